@@ -1,0 +1,121 @@
+"""Datasets: seeded generation, train/test splits with no shared question, HF `datasets` and JSONL."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from r1kit import tasks
+from r1kit.errors import R1kitError
+from r1kit.render import check_style, render
+from r1kit.tasks.base import Problem, normalize_question
+
+COLUMNS = ("id", "task", "level", "question", "prompt", "completion", "answer", "steps", "metadata")
+TEST_SEED_OFFSET = 1_000_003  # test problems come from their own seed stream
+
+
+def parse_levels(spec: str | int | list[int]) -> list[int]:
+    """`"1-3"` → [1, 2, 3]; `"1,4"` → [1, 4]; `2` → [2]."""
+    if isinstance(spec, int):
+        return [spec]
+    if isinstance(spec, list):
+        return [int(level) for level in spec]
+    levels: list[int] = []
+    try:
+        for part in str(spec).split(","):
+            low, _, high = part.strip().partition("-")
+            levels.extend(range(int(low), int(high or low) + 1))
+    except ValueError:
+        raise R1kitError(f"bad levels {spec!r}: write them like 1-3 or 1,2,4") from None
+    if not levels:
+        raise R1kitError(f"bad levels {spec!r}: no level in it")
+    return sorted(set(levels))
+
+
+def per_level(count: int, levels: list[int]) -> dict[int, int]:
+    """Split `count` as evenly as possible; earlier levels take the remainder."""
+    base, extra = divmod(count, len(levels))
+    return {level: base + (i < extra) for i, level in enumerate(levels)}
+
+
+def generate(task_name: str, levels: list[int], count: int, seed: int,
+             exclude: set[str] = frozenset(), **task_options: Any) -> list[Problem]:
+    """`count` problems spread over `levels`, none whose normalized question is in `exclude`."""
+    task = tasks.get(task_name, **task_options)
+    for level in levels:
+        task.check_level(level)
+    problems: list[Problem] = []
+    for level, n in per_level(count, levels).items():
+        # Draw extra so that dropping excluded questions still leaves n.
+        drawn = task.generate(n + len(exclude), seed=seed, level=level) if exclude else task.generate(n, seed=seed, level=level)
+        problems.extend([p for p in drawn if normalize_question(p.question) not in exclude][:n])
+    return problems
+
+
+def to_row(problem: Problem, style: str, *, conversational: bool = False) -> dict[str, Any]:
+    prompt, completion = render(problem, style)
+    return {
+        "id": problem.id,
+        "task": problem.task,
+        "level": problem.level,
+        "question": problem.question,
+        "prompt": [{"role": "user", "content": prompt}] if conversational else prompt,
+        "completion": [{"role": "assistant", "content": completion}] if conversational else completion,
+        "answer": problem.answer,
+        "steps": [step.text() for step in problem.steps],
+        "metadata": json.dumps(problem.metadata, sort_keys=True),
+    }
+
+
+def build(task_name: str, levels: list[int], count: int, *, style: str, seed: int = 0,
+          test_fraction: float = 0.1, conversational: bool = False, **task_options: Any):
+    """A `DatasetDict` with `train` and `test`; no test question appears in train."""
+    from datasets import Dataset, DatasetDict
+
+    check_style(style)
+    if count < 2:
+        raise R1kitError(f"count must be at least 2 (one train and one test row), got {count}")
+    if not 0 < test_fraction < 1:
+        raise R1kitError(f"test fraction must be between 0 and 1, got {test_fraction}")
+    n_test = max(1, round(count * test_fraction))
+    test = generate(task_name, levels, n_test, seed + TEST_SEED_OFFSET, **task_options)
+    test_questions = {normalize_question(p.question) for p in test}
+    train = generate(task_name, levels, count - n_test, seed, exclude=test_questions, **task_options)
+    rows = lambda ps: [to_row(p, style, conversational=conversational) for p in ps]  # noqa: E731
+    return DatasetDict(train=Dataset.from_list(rows(train)), test=Dataset.from_list(rows(test)))
+
+
+def save(dataset_dict, out: str | Path, *, jsonl: bool = False) -> Path:
+    """Write atomically: into a temporary sibling directory, then rename into place."""
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise R1kitError(f"{out} exists and is not empty; choose another --out or remove it")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        dataset_dict.save_to_disk(str(tmp / "hf"))
+        if jsonl:
+            for split, dataset in dataset_dict.items():
+                dataset.to_json(str(tmp / f"{split}.jsonl"), lines=True, force_ascii=False)
+        if out.exists():
+            out.rmdir()
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def load(path: str | Path):
+    """Load what `save` wrote (the HF copy)."""
+    from datasets import load_from_disk
+
+    path = Path(path)
+    target = path / "hf" if (path / "hf").exists() else path
+    if not target.exists():
+        raise R1kitError(f"no dataset at {path}; build one with `r1kit data build --out {path}`")
+    return load_from_disk(str(target))

@@ -1,0 +1,261 @@
+"""Models: the char tokenizer, tiny model presets, loading any HF causal LM, LoRA, saving.
+
+Everything here is a thin layer over transformers / tokenizers / peft, so a model built
+here trains with TRL exactly like a hub model, and a hub model drops in where a tiny one was.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from tokenizers import Tokenizer, decoders, models
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    DeepseekV3Config,
+    PreTrainedModel,
+    PreTrainedTokenizerFast,
+    Qwen2Config,
+)
+
+PROMPT_INFO_FILE = "r1kit.json"
+
+
+class ModelNotFoundError(Exception):
+    """A model path or hub id that cannot be loaded; the message names the fix."""
+
+
+# -----------------------------------------------------------------------------
+# Character-level tokenizer
+
+PAD, BOS, EOS, UNK = "<|pad|>", "<|bos|>", "<|eos|>", "<|unk|>"
+SPECIAL_TOKENS = [PAD, BOS, EOS, UNK]  # ids 0..3, in this order
+ASCII = "".join(chr(i) for i in range(128))  # all of ASCII, so any ASCII text round-trips
+
+# Role markers as plain text. The assistant turn ends with EOS, so a model trained on
+# conversations learns when to stop; {% generation %} marks the tokens that
+# `assistant_only_loss` / `return_assistant_tokens_mask` train on.
+CHAT_TEMPLATE = (
+    "{%- for message in messages -%}"
+    "{%- if message['role'] == 'assistant' -%}"
+    "{{ 'assistant: ' }}{% generation %}{{ message['content'] + eos_token }}{% endgeneration %}{{ '\n' }}"
+    "{%- else -%}"
+    "{{ message['role'] + ': ' + message['content'] + '\n' }}"
+    "{%- endif -%}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{ 'assistant: ' }}{%- endif -%}"
+)
+
+
+def build_char_tokenizer(extra_chars: str = "") -> PreTrainedTokenizerFast:
+    """One token per character: the 4 special tokens, all 128 ASCII chars, then `extra_chars`.
+
+    A BPE model with no merges over a whole-string "word" is exactly a char lookup, and
+    the Fuse decoder joins tokens back without spaces, so decode(encode(s)) == s for ASCII.
+    Other characters become <|unk|>. No BOS/EOS is added on encode (like Qwen tokenizers):
+    TRL appends EOS itself and the chat template supplies the rest.
+    """
+    chars = list(dict.fromkeys(ASCII + extra_chars))  # dedupe, keep order
+    vocab = {tok: i for i, tok in enumerate(SPECIAL_TOKENS + chars)}
+    backend = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token=UNK))
+    backend.decoder = decoders.Fuse()
+    backend.add_special_tokens(SPECIAL_TOKENS)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        pad_token=PAD,
+        bos_token=BOS,
+        eos_token=EOS,
+        unk_token=UNK,
+        padding_side="left",  # batched generation needs left padding; TRL collators pad on their own
+        clean_up_tokenization_spaces=False,  # else " ," decodes to ","
+    )
+    tokenizer.chat_template = CHAT_TEMPLATE
+    return tokenizer
+
+
+# -----------------------------------------------------------------------------
+# Tiny model presets (plain data: architecture + config kwargs)
+
+# Measured with count_parameters() for the 132-token char vocab (tied embeddings):
+#   tiny-1m   1,002,624   dense Qwen2, 5 x 128
+#   tiny-5m   4,758,784   dense Qwen2, 6 x 256
+#   tiny-moe  6,415,872   DeepSeek-V3 (MLA + MoE: 8 routed experts, top-2, 1 shared), 4 x 256;
+#                         about 3.3M active per token
+PRESETS: dict[str, dict[str, Any]] = {
+    "tiny-1m": {
+        "arch": "qwen2",
+        "hidden_size": 128,
+        "intermediate_size": 384,
+        "num_hidden_layers": 5,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+    },
+    "tiny-5m": {
+        "arch": "qwen2",
+        "hidden_size": 256,
+        "intermediate_size": 768,
+        "num_hidden_layers": 6,
+        "num_attention_heads": 8,
+        "num_key_value_heads": 4,
+    },
+    "tiny-moe": {
+        "arch": "deepseek_v3",
+        "hidden_size": 256,
+        "intermediate_size": 768,  # the dense layers (first_k_dense_replace)
+        "moe_intermediate_size": 256,  # each expert
+        "num_hidden_layers": 4,
+        "first_k_dense_replace": 1,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 4,
+        "n_routed_experts": 8,
+        "num_experts_per_tok": 2,
+        "n_shared_experts": 1,
+        "n_group": 1,  # group-limited routing only matters at hundreds of experts
+        "topk_group": 1,
+        "routed_scaling_factor": 1.0,
+        "q_lora_rank": None,  # MLA: queries full-rank, keys/values through a 64-dim latent
+        "kv_lora_rank": 64,
+        "qk_nope_head_dim": 32,
+        "qk_rope_head_dim": 16,
+        "v_head_dim": 32,
+    },
+}
+CONFIG_CLASSES = {"qwen2": Qwen2Config, "deepseek_v3": DeepseekV3Config}
+
+
+def build_tiny_model(preset: str, tokenizer, *, seed: int = 0) -> PreTrainedModel:
+    """A freshly initialised model from PRESETS, sized to `tokenizer`; same seed => same weights."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown model preset {preset!r}; valid presets: {', '.join(PRESETS)}")
+    kwargs = dict(PRESETS[preset])
+    config = CONFIG_CLASSES[kwargs.pop("arch")](
+        vocab_size=len(tokenizer),
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        max_position_embeddings=512,
+        tie_word_embeddings=True,  # the embedding is a big share of a tiny model
+        **kwargs,
+    )
+    with torch.random.fork_rng(devices=[]):  # seed the init without disturbing the caller's RNG
+        torch.manual_seed(seed)
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return model
+
+
+def count_parameters(model: torch.nn.Module, *, trainable_only: bool = False) -> int:
+    """Number of parameters (tied weights counted once)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+# -----------------------------------------------------------------------------
+# Loading any HF causal LM
+
+
+def _looks_like_path(name: str) -> bool:
+    # Hub ids are "name" or "org/name". Anything else (absolute, ./, ~, deeper) is a path, and
+    # so is "runs/base" when a local "runs" directory exists.
+    if name.startswith((".", "/", "~")) or name.count("/") > 1 or (os.sep != "/" and os.sep in name):
+        return True
+    return "/" in name and Path(name).parent.is_dir()
+
+
+def load_model(name_or_path: str, *, dtype=None, device=None):
+    """(model, tokenizer) from a local directory or a Hugging Face hub id.
+
+    `dtype` is passed to transformers ("auto", "bfloat16", torch.float32, ...); None keeps
+    transformers' default. A tokenizer without a pad token gets EOS as pad (TRL does the same).
+    """
+    name = str(name_or_path)
+    path = Path(name).expanduser()
+    if path.exists() or _looks_like_path(name):
+        if not (path / "config.json").is_file():
+            what = "is not a model directory (no config.json)" if path.exists() else "does not exist"
+            raise ModelNotFoundError(
+                f"model path '{name}' {what}; pass a directory written by save_pretrained / r1kit, or a hub id"
+            )
+        name = str(path)
+    kwargs = {} if dtype is None else {"dtype": dtype}
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name)
+        model = AutoModelForCausalLM.from_pretrained(name, **kwargs)
+    except OSError as e:  # transformers reports not-found, offline and gated repos as OSError
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ModelNotFoundError(
+            f"cannot load model '{name}' ({reason}); check the hub id, or download it while online "
+            f"(`hf download {name}`) and run offline with HF_HUB_OFFLINE=1, or pass a local path"
+        ) from e
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if device is not None:
+        model = model.to(device)
+    return model, tokenizer
+
+
+# -----------------------------------------------------------------------------
+# LoRA
+
+
+def apply_lora(model, *, r: int = 16, alpha: int = 32, dropout: float = 0.05, target_modules="all-linear"):
+    """Wrap `model` in LoRA adapters (peft); only the adapters are trainable afterwards."""
+    from peft import LoraConfig, get_peft_model
+
+    config = LoraConfig(
+        r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_modules, task_type="CAUSAL_LM"
+    )
+    return get_peft_model(model, config)
+
+
+# -----------------------------------------------------------------------------
+# Saving
+
+
+def save_model(model, tokenizer, out_dir, *, prompt_info: dict) -> Path:
+    """Write model + tokenizer + r1kit.json (how to prompt it) to `out_dir`, atomically.
+
+    Everything goes to a temp dir beside `out_dir` and is renamed into place, so a crash
+    never leaves a half-written model. A LoRA model is saved merged (from a copy, so the
+    caller's model keeps its adapters), so the result loads with plain transformers.
+    """
+    out = Path(out_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if _is_peft(model):
+        model = copy.deepcopy(model).merge_and_unload()
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        (tmp / PROMPT_INFO_FILE).write_text(json.dumps(prompt_info, indent=2, sort_keys=True) + "\n")
+        if out.exists():  # rename() can't replace a non-empty dir: move the old one aside first
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+            os.replace(out, old / out.name)
+            os.replace(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def read_prompt_info(model_dir) -> dict | None:
+    """The prompt_info saved by save_model, or None for a model r1kit did not write."""
+    path = Path(model_dir) / PROMPT_INFO_FILE
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _is_peft(model) -> bool:
+    try:
+        from peft import PeftModel
+    except ImportError:
+        return False
+    return isinstance(model, PeftModel)

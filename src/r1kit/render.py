@@ -1,0 +1,117 @@
+"""Problem → text. Prompt templates and trace styles.
+
+- `compact`: short, for character-level tiny models: `12+3*(4-1)\n` → `4-1=3;3*3=9;12+9=21|answer 21`
+- `think`: `<think>\n…one step per line…\n</think>\n<answer>21</answer>` for chat models
+- `verbal`: natural-language sentences (seeded phrasings) ending in `The answer is 21.`
+- `answer`: the answer alone, for answer-only training (the R1 paper's baseline)
+"""
+
+from __future__ import annotations
+
+import random
+
+from r1kit.errors import R1kitError
+from r1kit.numbers import format_number
+from r1kit.tasks.base import Problem, Step
+
+STYLES = ("compact", "think", "verbal", "answer")
+
+THINK_INSTRUCTION = (
+    "Think step by step inside <think> </think>, writing each operation as `a op b = c`, "
+    "then give the final answer inside <answer> </answer>."
+)
+
+# At least five phrasings per kind of step; {a} {b} {r} are the operands and the result.
+VERBAL_PHRASES: dict[str, tuple[str, ...]] = {
+    "+": (
+        "Add {a} and {b} to get {r}.",
+        "{a} plus {b} is {r}.",
+        "Adding {b} to {a} gives {r}.",
+        "The sum of {a} and {b} is {r}.",
+        "Next, {a} plus {b} equals {r}.",
+    ),
+    "-": (
+        "Subtract {b} from {a} to get {r}.",
+        "{a} minus {b} is {r}.",
+        "Taking {b} away from {a} leaves {r}.",
+        "The difference of {a} and {b} is {r}.",
+        "Next, {a} minus {b} equals {r}.",
+    ),
+    "*": (
+        "Multiply {a} by {b} to get {r}.",
+        "{a} times {b} is {r}.",
+        "Multiplying {a} by {b} gives {r}.",
+        "The product of {a} and {b} is {r}.",
+        "Next, {a} times {b} equals {r}.",
+    ),
+    "/": (
+        "Divide {a} by {b} to get {r}.",
+        "{a} divided by {b} is {r}.",
+        "Dividing {a} by {b} gives {r}.",
+        "The quotient of {a} and {b} is {r}.",
+        "Next, {a} divided by {b} equals {r}.",
+    ),
+}
+VERBAL_ANSWERS = (
+    "The answer is {answer}.",
+    "So the answer is {answer}.",
+    "Therefore, the answer is {answer}.",
+    "That makes the answer {answer}.",
+    "Final answer: {answer}.",
+)
+
+
+def instruction(problem: Problem) -> str:
+    """What the problem asks, in words (tasks can phrase their own)."""
+    from r1kit import tasks
+
+    return tasks.get(problem.task).instruction(problem)
+
+
+def prompt_text(problem: Problem, style: str) -> str:
+    check_style(style)
+    if style in ("compact", "answer"):
+        return "".join(problem.question.split()) + "\n"
+    if style == "think":
+        return f"{instruction(problem)}\n{THINK_INSTRUCTION}"
+    return f"{instruction(problem)}\nExplain each step, then state the answer."
+
+
+def completion_text(problem: Problem, style: str) -> str:
+    check_style(style)
+    if style == "answer":
+        return f"answer {problem.answer}"
+    if style == "compact":
+        steps = ";".join(step.text(spaced=False) for step in problem.steps)
+        return f"{steps}|answer {problem.answer}" if steps else f"answer {problem.answer}"
+    if style == "think":
+        lines = []
+        for step in problem.steps:
+            lines.append(step.text())
+            if step.state:
+                lines.append(step.state)
+        return "<think>\n" + "\n".join(lines) + f"\n</think>\n<answer>{problem.answer}</answer>"
+    return verbal_trace(problem)
+
+
+def verbal_trace(problem: Problem) -> str:
+    rng = random.Random(f"verbal:{problem.id}")  # same phrasing for the same problem, everywhere
+    sentences = [verbal_step(step, rng) for step in problem.steps]
+    sentences.append(rng.choice(VERBAL_ANSWERS).format(answer=problem.answer))
+    return " ".join(sentences)
+
+
+def verbal_step(step: Step, rng: random.Random) -> str:
+    a, b, r = (format_number(v) for v in (step.left, step.right, step.result))
+    sentence = rng.choice(VERBAL_PHRASES[step.op]).format(a=a, b=b, r=r)
+    sentence = sentence[0].upper() + sentence[1:]
+    return f"{sentence} Now we have {step.state}." if step.state else sentence
+
+
+def render(problem: Problem, style: str) -> tuple[str, str]:
+    return prompt_text(problem, style), completion_text(problem, style)
+
+
+def check_style(style: str) -> None:
+    if style not in STYLES:
+        raise R1kitError(f"unknown style {style!r}; choose one of {', '.join(STYLES)}")

@@ -1,0 +1,120 @@
+"""TRL-compatible reward functions: `fn(completions, **columns) -> list[float]`.
+
+Completions may be plain strings or conversations (`[{"role": "assistant", "content": …}]`).
+Every judgement goes through `r1kit.verify`, so rewards, eval and teachers agree.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from r1kit.errors import R1kitError
+from r1kit.verify import check_steps, extract_answer, is_correct
+
+RewardFn = Callable[..., list[float]]
+
+
+def text_of(completion: Any) -> str:
+    """The assistant text of a completion in any of TRL's shapes."""
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, dict):
+        return str(completion.get("content") or "")
+    if isinstance(completion, Sequence):
+        parts = [m.get("content") or "" for m in completion if isinstance(m, dict) and m.get("role", "assistant") == "assistant"]
+        return "".join(str(p) for p in parts)
+    return ""
+
+
+def _column(values: Any, index: int) -> Any:
+    if values is None:
+        return None
+    return values[index] if isinstance(values, (list, tuple)) else values
+
+
+def accuracy_reward(completions: list, answer: list[str], task: list[str] | None = None,
+                    metadata: list | None = None, **kwargs) -> list[float]:
+    """1.0 when the extracted answer is right, else 0.0; a task's own scorer when `task` is given."""
+    from r1kit import tasks
+
+    scores = []
+    for i, completion in enumerate(completions):
+        predicted = extract_answer(text_of(completion))
+        task_name = _column(task, i)
+        if task_name and task_name != "arithmetic":
+            meta = _column(metadata, i)
+            meta = json.loads(meta) if isinstance(meta, str) and meta else meta
+            scores.append(float(tasks.get(task_name).score_answer(predicted, answer[i], meta)))
+        else:
+            scores.append(float(is_correct(predicted, answer[i])))
+    return scores
+
+
+_TAGS = ("<think>", "</think>", "<answer>", "</answer>")
+_THINK_FORMAT = re.compile(r"\s*<think>(.+?)</think>\s*<answer>(.+?)</answer>\s*", re.DOTALL)
+
+
+def format_reward(completions: list, **kwargs) -> list[float]:
+    """1.0 for exactly one non-empty think block followed by one non-empty answer block, nothing after."""
+    scores = []
+    for completion in completions:
+        text = text_of(completion)
+        once = all(text.count(tag) == 1 for tag in _TAGS)
+        match = once and _THINK_FORMAT.fullmatch(text)
+        scores.append(1.0 if match and match.group(1).strip() and match.group(2).strip() else 0.0)
+    return scores
+
+
+def step_reward(completions: list, steps: list[list[str]], **kwargs) -> list[float]:
+    """Rule-based process reward: the fraction of reference steps reproduced correctly and in
+    order, less one step for each false step claimed. Irrelevant true steps earn nothing."""
+    return [check_steps(text_of(c), steps[i]).score for i, c in enumerate(completions)]
+
+
+def overlong_penalty(max_length: int, cache_length: int) -> RewardFn:
+    """DAPO's soft overlong punishment: 0 up to `max_length - cache_length`, then linearly down
+    to -1 at `max_length`. Length in tokens when TRL passes `completion_ids`, else characters."""
+    if not 0 < cache_length <= max_length:
+        raise R1kitError(f"overlong_penalty needs 0 < cache_length <= max_length, got {cache_length}, {max_length}")
+    free = max_length - cache_length
+
+    def overlong_penalty(completions: list, completion_ids: list | None = None, **kwargs) -> list[float]:
+        lengths = [len(ids) for ids in completion_ids] if completion_ids is not None else [len(text_of(c)) for c in completions]
+        return [0.0 if n <= free else max(-1.0, (free - n) / cache_length) for n in lengths]
+
+    return overlong_penalty
+
+
+REGISTRY: dict[str, Callable[..., RewardFn]] = {
+    "accuracy": lambda: accuracy_reward,
+    "format": lambda: format_reward,
+    "steps": lambda: step_reward,
+    "overlong": overlong_penalty,
+}
+
+
+def get(name: str, **params: Any) -> RewardFn:
+    if name not in REGISTRY:
+        import difflib
+
+        close = difflib.get_close_matches(name, list(REGISTRY), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise R1kitError(f"unknown reward {name!r}{hint}; known rewards: {', '.join(REGISTRY)}")
+    try:
+        return REGISTRY[name](**params)
+    except TypeError as error:
+        raise R1kitError(f"bad parameters for reward {name!r}: {error}") from None
+
+
+def build(spec: dict[str, float | dict[str, Any]]) -> tuple[list[RewardFn], list[float]]:
+    """`{"accuracy": 1.0, "overlong": {"weight": 0.5, "max_length": 128, "cache_length": 32}}`
+    → (functions, weights) for `GRPOTrainer(reward_funcs=…, args=GRPOConfig(reward_weights=…))`."""
+    functions, weights = [], []
+    for name, value in spec.items():
+        params = dict(value) if isinstance(value, dict) else {"weight": value}
+        weights.append(float(params.pop("weight", 1.0)))
+        functions.append(get(name, **params))
+    return functions, weights

@@ -1,0 +1,137 @@
+"""The public types every task shares: a checked `Step`, a `Problem`, a `Task`."""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+from r1kit.errors import R1kitError
+from r1kit.numbers import format_number
+
+BINARY_OPS = ("+", "-", "*", "/")
+
+
+def apply_op(op: str, left: Fraction, right: Fraction) -> Fraction:
+    """Exact binary arithmetic; raises ZeroDivisionError on `/ 0`."""
+    if op == "+":
+        return left + right
+    if op == "-":
+        return left - right
+    if op == "*":
+        return left * right
+    if op == "/":
+        if right == 0:
+            raise ZeroDivisionError("division by zero")
+        return left / right
+    raise ValueError(f"unknown operator {op!r}")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One checked operation `left op right = result`, with exact values.
+
+    `kind` says why the step exists ("op", "partial" for a partial product, or a task's own
+    phase such as "expand"); `state` is optional context shown after it (e.g. the equation
+    after a linear-equation step). Every step re-computes by construction.
+    """
+
+    op: str
+    left: Fraction
+    right: Fraction
+    result: Fraction
+    kind: str = "op"
+    state: str = ""
+
+    def __post_init__(self) -> None:
+        if apply_op(self.op, self.left, self.right) != self.result:
+            raise ValueError(f"step does not compute: {self.text()}")
+
+    @classmethod
+    def compute(cls, op: str, left: Fraction, right: Fraction, **kw: Any) -> Step:
+        return cls(op, Fraction(left), Fraction(right), apply_op(op, Fraction(left), Fraction(right)), **kw)
+
+    def text(self, spaced: bool = True) -> str:
+        """`3 * 4 = 12` (spaced) or `3*4=12` (compact; fractions parenthesized so `/` stays unambiguous)."""
+        a, b, r = (format_number(v, parenthesize_fraction=not spaced) for v in (self.left, self.right, self.result))
+        return f"{a} {self.op} {b} = {r}" if spaced else f"{a}{self.op}{b}={r}"
+
+
+@dataclass
+class Problem:
+    id: str
+    task: str
+    level: int
+    question: str
+    answer: str
+    steps: list[Step] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def problem_id(task: str, level: int, question: str) -> str:
+    """Stable across machines: derived from the content, not from process state."""
+    digest = hashlib.sha1(f"{task}|{level}|{question}".encode()).hexdigest()[:12]
+    return f"{task}-L{level}-{digest}"
+
+
+def normalize_question(question: str) -> str:
+    """The form used to decide that two questions are the same (train/test dedup)."""
+    return "".join(question.split()).lower()
+
+
+class Task(ABC):
+    """A family of checkable problems. Subclasses set `name` and `levels` and implement `make`."""
+
+    name: str = ""
+    levels: tuple[int, ...] = ()
+    max_attempts_per_problem = 50
+
+    def generate(self, count: int, *, seed: int, level: int) -> list[Problem]:
+        """`count` distinct problems; the same (seed, level) gives identical problems everywhere."""
+        self.check_level(level)
+        if count < 0:
+            raise R1kitError(f"count must be >= 0, got {count}")
+        problems: list[Problem] = []
+        seen: set[str] = set()
+        index = 0
+        budget = count * self.max_attempts_per_problem + 100
+        while len(problems) < count:
+            if index >= budget:
+                raise R1kitError(
+                    f"{self.name} level {level} has fewer than {count} distinct problems; ask for fewer"
+                )
+            # A string seed is hashed with SHA-512 by `random`, so it is stable across processes.
+            problem = self.make(f"{self.name}:{seed}:{level}:{index}", level)
+            index += 1
+            key = normalize_question(problem.question)
+            if key not in seen:
+                seen.add(key)
+                problems.append(problem)
+        return problems
+
+    @abstractmethod
+    def make(self, seed: str, level: int) -> Problem:
+        """One problem drawn from `random.Random(seed)` at `level`."""
+
+    def instruction(self, problem: Problem) -> str:
+        """The problem as a request in words, for chat-style prompts."""
+        return problem.question
+
+    def check_level(self, level: int) -> None:
+        if level not in self.levels:
+            raise R1kitError(
+                f"{self.name} has levels {self.levels[0]}..{self.levels[-1]}, got {level!r}"
+            )
+
+    def score_answer(self, predicted: str | None, problem_answer: str, metadata: dict[str, Any] | None = None) -> float:
+        """1.0 if the extracted answer is right. Numeric by default; tasks override."""
+        from r1kit.verify import is_correct
+
+        return float(is_correct(predicted, problem_answer))
+
+    def score(self, completion: str, problem: Problem) -> float:
+        from r1kit.verify import extract_answer
+
+        return self.score_answer(extract_answer(completion), problem.answer, problem.metadata)

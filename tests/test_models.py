@@ -1,0 +1,231 @@
+"""Tests for r1kit.models: tokenizer, tiny presets, load/save round trips, LoRA. No network."""
+
+import os
+
+import pytest
+import torch
+from transformers import AutoTokenizer
+
+from r1kit.models import (
+    PRESETS,
+    ModelNotFoundError,
+    apply_lora,
+    build_char_tokenizer,
+    build_tiny_model,
+    count_parameters,
+    load_model,
+    read_prompt_info,
+    save_model,
+)
+
+SAMPLES = [
+    "12+3*(4-1)\n",
+    "4-1=3;3*3=9;12+9=21|answer 21",
+    "<think>\n4 - 1 = 3\n3 * 3 = 9\n</think>\n<answer>21</answer>",
+    "Subtract 1 from 4 to get 3. The answer is 21.  Isn't it? [x] {y} \\ ~ ` @#$%^&_\t\r\n",
+    "".join(chr(i) for i in range(128)),  # every ASCII char, control chars included
+]
+PROMPT = [{"role": "user", "content": "12+3*(4-1)"}]
+CONVERSATION = PROMPT + [{"role": "assistant", "content": "4-1=3|answer 21"}]
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return build_char_tokenizer()
+
+
+@pytest.fixture(scope="module")
+def tiny(tok):
+    return build_tiny_model("tiny-1m", tok, seed=0)
+
+
+def greedy(model, tok, text, n=12):
+    ids = torch.tensor([tok(text)["input_ids"]])
+    with torch.no_grad():
+        out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=n, do_sample=False)
+    return out[0, ids.shape[1] :].tolist()
+
+
+# --- tokenizer ----------------------------------------------------------------
+
+
+def test_tokenizer_is_lossless_and_char_level(tok):
+    for s in SAMPLES:
+        ids = tok(s)["input_ids"]
+        assert len(ids) == len(s)  # one token per char, no BOS/EOS added
+        assert tok.decode(ids) == s
+    assert tok.decode(tok("a , b . c n't")["input_ids"]) == "a , b . c n't"  # no space clean-up
+
+
+def test_tokenizer_special_tokens(tok):
+    assert [tok.pad_token_id, tok.bos_token_id, tok.eos_token_id, tok.unk_token_id] == [0, 1, 2, 3]
+    assert len(tok) == 4 + 128
+    assert tok("é€")["input_ids"] == [tok.unk_token_id] * 2
+    # TRL appends the EOS *string* to completions: it must encode to the single EOS id
+    assert tok("21" + tok.eos_token)["input_ids"][-1] == tok.eos_token_id
+    assert tok.decode(tok("21" + tok.eos_token)["input_ids"], skip_special_tokens=True) == "21"
+
+
+def test_tokenizer_extra_chars():
+    tok = build_char_tokenizer(extra_chars="é→é1")  # duplicates and ASCII are ignored
+    assert len(tok) == 4 + 128 + 2
+    assert tok.decode(tok("x→é")["input_ids"]) == "x→é"
+
+
+def test_tokenizer_save_load_round_trip(tok, tmp_path):
+    tok.save_pretrained(tmp_path)
+    loaded = AutoTokenizer.from_pretrained(tmp_path)
+    for s in SAMPLES + ["é" + PROMPT[0]["content"]]:
+        assert loaded(s)["input_ids"] == tok(s)["input_ids"]
+        assert loaded.decode(tok(s)["input_ids"]) == tok.decode(tok(s)["input_ids"])
+    assert loaded.eos_token_id == tok.eos_token_id and loaded.pad_token_id == tok.pad_token_id
+    assert loaded.padding_side == "left"
+    assert loaded.apply_chat_template(CONVERSATION, tokenize=False) == tok.apply_chat_template(
+        CONVERSATION, tokenize=False
+    )
+
+
+def test_chat_template(tok):
+    prompt = tok.apply_chat_template(PROMPT, tokenize=False, add_generation_prompt=True)
+    full = tok.apply_chat_template(CONVERSATION, tokenize=False)
+    assert prompt == "user: 12+3*(4-1)\nassistant: "
+    assert full == prompt + "4-1=3|answer 21" + tok.eos_token + "\n"
+    # TRL splits prompt/completion by common prefix of the token ids, and trains assistant-only via masks
+    out = tok.apply_chat_template(CONVERSATION, tokenize=True, return_dict=True, return_assistant_tokens_mask=True)
+    ids, mask = out["input_ids"], out["assistant_masks"]
+    assert ids[: len(prompt)] == tok(prompt)["input_ids"]
+    assert tok.decode([i for i, m in zip(ids, mask) if m]) == "4-1=3|answer 21" + tok.eos_token
+
+
+# --- tiny models ----------------------------------------------------------------
+
+EXPECTED = {  # preset: (architecture, min params, max params)
+    "tiny-1m": ("Qwen2ForCausalLM", 0.8e6, 1.2e6),
+    "tiny-5m": ("Qwen2ForCausalLM", 4e6, 6e6),
+    "tiny-moe": ("DeepseekV3ForCausalLM", 4e6, 10e6),
+}
+
+
+@pytest.mark.parametrize("preset", list(PRESETS))
+def test_presets_build_and_run(preset, tok):
+    arch, lo, hi = EXPECTED[preset]
+    model = build_tiny_model(preset, tok, seed=0)
+    assert type(model).__name__ == arch
+    assert lo <= count_parameters(model) <= hi
+    cfg = model.config
+    assert cfg.vocab_size == len(tok) and cfg.max_position_embeddings >= 512
+    assert (cfg.pad_token_id, cfg.bos_token_id, cfg.eos_token_id) == (0, 1, 2)
+    assert model.generation_config.eos_token_id == tok.eos_token_id
+    assert model.generation_config.pad_token_id == tok.pad_token_id
+    ids = torch.tensor([tok(s)["input_ids"][:40] for s in SAMPLES[3:5]])
+    out = model(input_ids=ids, labels=ids)
+    assert out.logits.shape == (2, 40, len(tok))
+    assert torch.isfinite(out.loss) and 3.0 < out.loss.item() < 7.0  # ≈ ln(132) at init
+    out.loss.backward()
+    assert len(greedy(model, tok, "1+1=", n=5)) <= 5
+
+
+def test_unknown_preset(tok):
+    with pytest.raises(ValueError, match="tiny-1m.*tiny-5m.*tiny-moe"):
+        build_tiny_model("tiny-7b", tok)
+
+
+def test_init_is_deterministic_and_leaves_global_rng_alone(tok):
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    a = build_tiny_model("tiny-1m", tok, seed=7)
+    assert torch.equal(torch.rand(3), expected)
+    b = build_tiny_model("tiny-1m", tok, seed=7)
+    c = build_tiny_model("tiny-1m", tok, seed=8)
+    sa, sb, sc = a.state_dict(), b.state_dict(), c.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert not all(torch.equal(sa[k], sc[k]) for k in sa)
+
+
+def test_count_parameters_trainable_only(tiny):
+    assert count_parameters(tiny, trainable_only=True) == count_parameters(tiny)
+
+
+# --- save / load ----------------------------------------------------------------
+
+
+def test_save_load_round_trip(tiny, tok, tmp_path):
+    out = tmp_path / "model"
+    info = {"style": "compact", "template": "{question}\n"}
+    save_model(tiny, tok, out, prompt_info=info)
+    assert read_prompt_info(out) == info
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no temp dirs left behind
+    model, loaded_tok = load_model(str(out))
+    assert model.config._name_or_path == str(out)  # TRL builds GRPO's reference model from this
+    for prompt in ["12+3*(4-1)\n", "7*8-2\n"]:
+        assert greedy(model, loaded_tok, prompt) == greedy(tiny, tok, prompt)
+    # saving again replaces the old model in place
+    save_model(tiny, tok, out, prompt_info={"style": "think"})
+    assert read_prompt_info(out) == {"style": "think"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+
+
+def test_load_model_dtype(tiny, tok, tmp_path):
+    save_model(tiny, tok, tmp_path / "m", prompt_info={})
+    model, _ = load_model(tmp_path / "m", dtype=torch.bfloat16, device="cpu")
+    assert model.dtype == torch.bfloat16
+
+
+def test_read_prompt_info_absent(tmp_path):
+    assert read_prompt_info(tmp_path) is None
+
+
+def test_missing_model_errors(tmp_path, monkeypatch):
+    with pytest.raises(ModelNotFoundError, match="does not exist"):
+        load_model(str(tmp_path / "nope"))
+    with pytest.raises(ModelNotFoundError, match="no config.json"):
+        load_model(str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    os.mkdir("runs")
+    with pytest.raises(ModelNotFoundError, match="does not exist"):
+        load_model("runs/base")  # a relative path under an existing dir, not a hub id
+    # an unknown hub id, offline: one clear error, no network wait
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(ModelNotFoundError, match="hub id"):
+        load_model("r1kit-test/no-such-model")
+
+
+# --- LoRA ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("preset", ["tiny-1m", "tiny-moe"])
+def test_lora_trains_one_step(preset, tok):
+    base = build_tiny_model(preset, tok, seed=0)
+    total = count_parameters(base)
+    model = apply_lora(base, r=4, alpha=8, dropout=0.0)
+    trainable = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable and all("lora_" in n for n in trainable)
+    assert 0 < count_parameters(model, trainable_only=True) < total
+    frozen = {n: p.detach().clone() for n, p in model.named_parameters() if not p.requires_grad}
+    before = {n: p.detach().clone() for n, p in trainable.items()}
+    opt = torch.optim.AdamW(trainable.values(), lr=1e-2)
+    ids = torch.tensor([tok(SAMPLES[1])["input_ids"]])
+    loss = model(input_ids=ids, labels=ids).loss
+    loss.backward()
+    opt.step()
+    assert any(not torch.equal(before[n], p) for n, p in trainable.items())
+    assert all(torch.equal(frozen[n], p) for n, p in model.named_parameters() if not p.requires_grad)
+
+
+def test_save_lora_model_merges(tok, tmp_path):
+    model = apply_lora(build_tiny_model("tiny-1m", tok, seed=0), r=4, alpha=8, dropout=0.0)
+    with torch.no_grad():  # make the adapter non-trivial (lora_B starts at zero)
+        for n, p in model.named_parameters():
+            if "lora_B" in n:
+                p.normal_(0, 0.5)
+    model.eval()
+    save_model(model, tok, tmp_path / "merged", prompt_info={"style": "compact"})
+    assert any("lora_" in n for n, _ in model.named_parameters())  # caller's model keeps its adapters
+    loaded, loaded_tok = load_model(tmp_path / "merged")
+    assert not any("lora_" in n for n, _ in loaded.named_parameters())
+    ids = torch.tensor([tok("12+3*(4-1)\n")["input_ids"]])
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(ids).logits, model(ids).logits, atol=1e-4, rtol=1e-4)

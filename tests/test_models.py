@@ -158,6 +158,10 @@ def test_save_load_round_trip(tiny, tok, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no temp dirs left behind
     model, loaded_tok = load_model(str(out))
     assert model.config._name_or_path == str(out)  # TRL builds GRPO's reference model from this
+    # the char tokenizer comes back as itself (AutoTokenizer would give a lossy Qwen2Tokenizer)
+    for s in SAMPLES:
+        assert loaded_tok(s)["input_ids"] == tok(s)["input_ids"]
+    assert loaded_tok.chat_template == tok.chat_template
     for prompt in ["12+3*(4-1)\n", "7*8-2\n"]:
         assert greedy(model, loaded_tok, prompt) == greedy(tiny, tok, prompt)
     # saving again replaces the old model in place

@@ -27,8 +27,8 @@ def parse_levels(spec: str | int | list[int]) -> list[int]:
     levels: list[int] = []
     try:
         for part in str(spec).split(","):
-            low, _, high = part.strip().partition("-")
-            levels.extend(range(int(low), int(high or low) + 1))
+            low, dash, high = part.strip().partition("-")
+            levels.extend(range(int(low), int(high if dash else low) + 1))
     except ValueError:
         raise R1kitError(f"bad levels {spec!r}: write them like 1-3 or 1,2,4") from None
     if not levels:

@@ -185,7 +185,7 @@ def load_model(name_or_path: str, *, dtype=None, device=None):
         name = str(path)
     kwargs = {} if dtype is None else {"dtype": dtype}
     try:
-        tokenizer = AutoTokenizer.from_pretrained(name)
+        tokenizer = _load_tokenizer(name)
         model = AutoModelForCausalLM.from_pretrained(name, **kwargs)
     except OSError as e:  # transformers reports not-found, offline and gated repos as OSError
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
@@ -198,6 +198,19 @@ def load_model(name_or_path: str, *, dtype=None, device=None):
     if device is not None:
         model = model.to(device)
     return model, tokenizer
+
+
+def _load_tokenizer(name: str):
+    # transformers 5 maps model_type "qwen2" to Qwen2Tokenizer whatever tokenizer_config.json
+    # declares, which re-imposes a byte-level pre-tokenizer and garbles the char tokenizer
+    # (spaces and newlines vanish). A directory that declares the generic tokenizers backend
+    # gets exactly that.
+    config = Path(name) / "tokenizer_config.json"
+    if config.is_file():
+        declared = json.loads(config.read_text()).get("tokenizer_class")
+        if declared in ("TokenizersBackend", "PreTrainedTokenizerFast"):
+            return PreTrainedTokenizerFast.from_pretrained(name)
+    return AutoTokenizer.from_pretrained(name)
 
 
 # -----------------------------------------------------------------------------

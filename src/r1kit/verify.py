@@ -21,7 +21,8 @@ MATH_VERIFY_TIMEOUT_S = 2
 # ---------------------------------------------------------------- answer extraction
 
 _BOXED = "\\boxed{"
-_MARKER = re.compile(r"(?i)\banswer\b(?:\s+is)?\s*[:=]?[ \t]*([^\n|<]*)")
+# The slot must start like a value (digit, sign, bracket, LaTeX, bold), so "no answer here" is none.
+_MARKER = re.compile(r"(?i)\banswer\b(?:\s+is)?\s*[:=]?[ \t]*([-+\d.(\\$*](?:(?!answer\b)[^\n|<])*)")
 
 
 def extract_answer(text: str | None) -> str | None:

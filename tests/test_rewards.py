@@ -1,0 +1,84 @@
+"""Rewards: TRL's calling convention, and a catalogue of completions that try to game them."""
+
+import pytest
+
+from r1kit import rewards
+from r1kit.rewards import accuracy_reward, format_reward, overlong_penalty, step_reward
+
+# Problem: 12 + 3 * (4 - 1) = 21, reference steps below.
+STEPS = ["4 - 1 = 3", "3 * 3 = 9", "12 + 9 = 21"]
+GOOD = "<think>\n4 - 1 = 3\n3 * 3 = 9\n12 + 9 = 21\n</think>\n<answer>21</answer>"
+
+# (completion, accuracy, format, steps)
+CATALOGUE = [
+    (GOOD, 1.0, 1.0, 1.0),
+    ("4-1=3;3*3=9;12+9=21|answer 21", 1.0, 0.0, 1.0),
+    ("answer 21", 1.0, 0.0, 0.0),
+    ("<think>\n</think>\n<answer>21</answer>", 1.0, 0.0, 0.0),  # empty thinking
+    ("<think>x</think><answer>21</answer><answer>22</answer>", 0.0, 0.0, 0.0),  # two answers: last counts
+    ("<think>x</think><answer>22</answer><answer>21</answer>", 1.0, 0.0, 0.0),  # two answer blocks break format
+    ("<think>a</think><think>b</think><answer>21</answer>", 1.0, 0.0, 0.0),
+    ("<answer>21</answer><think>late</think>", 1.0, 0.0, 0.0),  # wrong order
+    ("<think>ok</think><answer>21</answer> and more text", 1.0, 0.0, 0.0),
+    ("<think>ok</think><answer>21 or 22</answer>", 0.0, 1.0, 0.0),  # two values in one slot
+    ("<think>ok</think><answer>21, 22</answer>", 0.0, 1.0, 0.0),
+    ("<think>ok</think><answer>21.0</answer>", 1.0, 1.0, 0.0),
+    ("<think>ok</think><answer>42/2</answer>", 1.0, 1.0, 0.0),
+    ("<think>ok</think><answer>+21</answer>", 1.0, 1.0, 0.0),
+    ("<think>ok</think><answer>\\boxed{21}</answer>", 1.0, 1.0, 0.0),  # LaTeX through math-verify
+    ("<think>ok</think><answer>2,1</answer>", 0.0, 1.0, 0.0),  # not a thousands form
+    ("The answer is 21.", 1.0, 0.0, 0.0),
+    ("\\boxed{21}", 1.0, 0.0, 0.0),
+    ("answer 20 answer 21", 1.0, 0.0, 0.0),  # the last marker counts
+    ("answer 21 answer 20", 0.0, 0.0, 0.0),
+    ("4-1=3;3*3=9;12+9=21|answer 20", 0.0, 0.0, 1.0),  # right steps, wrong answer
+    ("4-1=3;3*3=10;12+10=22|answer 22", 0.0, 0.0, 0.0),  # one slip: 1 matched, less 1 for 3*3=10
+    ("1+1=2;" * 100 + "answer 21", 1.0, 0.0, 0.0),  # true but irrelevant steps
+    ("4-1=3;4-1=3;4-1=3;4-1=3|answer 21", 1.0, 0.0, 1 / 3),  # repeating a step earns it once
+    ("12+9=21;3*3=9;4-1=3|answer 21", 1.0, 0.0, 1 / 3),  # steps out of order
+    ("4-1=3;3*3=9;12+9=21;2*2=5|answer 21", 1.0, 0.0, 2 / 3),  # a false extra step costs one
+    ("4 - 1 = 3, 3 * 3 = 9, 12 + 9 = 21. Answer: 21", 1.0, 0.0, 1.0),
+    ("Subtract 1 from 4 to get 3. 3 times 3 is 9. 12 plus 9 is 21. The answer is 21.", 1.0, 0.0, 1.0),
+    ("3 * 4 = 12 ... " + "9" * 100_000, 0.0, 0.0, 0.0),
+    ("answer " + "2" * 100_000, 0.0, 0.0, 0.0),
+    ("answer 2**1000000", 0.0, 0.0, 0.0),
+    ("answer 1e9999", 0.0, 0.0, 0.0),
+    ("answer __import__('os').system('true')", 0.0, 0.0, 0.0),
+    ("answer NaN", 0.0, 0.0, 0.0),
+    ("<answer>" + "(" * 10_000 + "21" + ")" * 10_000 + "</answer>", 0.0, 0.0, 0.0),
+    ("<think>" + "x" * 1_000_000 + "</think><answer>21</answer>", 1.0, 1.0, 0.0),  # 1 MB, still judged
+    ("", 0.0, 0.0, 0.0),
+    ("21", 0.0, 0.0, 0.0),  # a bare number is not an answer
+]
+
+
+@pytest.mark.parametrize("completion, accuracy, fmt, steps", CATALOGUE, ids=[f"case{i}" for i in range(len(CATALOGUE))])
+def test_catalogue(completion, accuracy, fmt, steps):
+    assert accuracy_reward([completion], answer=["21"]) == [accuracy]
+    assert format_reward([completion]) == [fmt]
+    assert step_reward([completion], steps=[STEPS]) == [pytest.approx(steps)]
+
+
+def test_catalogue_is_large_enough():
+    assert len(CATALOGUE) >= 30
+
+
+def test_conversational_completions_and_extra_columns():
+    conversation = [{"role": "assistant", "content": GOOD}]
+    columns = {"answer": ["21"], "steps": [STEPS], "level": [2], "prompts": ["..."], "completion_ids": [[1, 2]]}
+    assert accuracy_reward([conversation], **columns) == [1.0]
+    assert format_reward([conversation], **columns) == [1.0]
+    assert step_reward([conversation], **columns) == [1.0]
+
+
+def test_overlong_penalty_is_soft():
+    penalty = overlong_penalty(max_length=100, cache_length=20)
+    assert penalty(["x"] * 3, completion_ids=[[0] * 80, [0] * 90, [0] * 120]) == [0.0, -0.5, -1.0]
+
+
+def test_registry_builds_weighted_rewards():
+    functions, weights = rewards.build({"accuracy": 1.0, "steps": 0.5, "overlong": {"weight": 0.2, "max_length": 64, "cache_length": 16}})
+    assert [f.__name__ for f in functions] == ["accuracy_reward", "step_reward", "overlong_penalty"]
+    assert weights == [1.0, 0.5, 0.2]
+    with pytest.raises(Exception, match="did you mean 'accuracy'"):
+        rewards.get("acuracy")

@@ -204,7 +204,12 @@ def test_missing_model_errors(tmp_path, monkeypatch):
 def test_lora_trains_one_step(preset, tok):
     base = build_tiny_model(preset, tok, seed=0)
     total = count_parameters(base)
-    model = apply_lora(base, r=4, alpha=8, dropout=0.0)
+    if preset == "tiny-moe":  # fused experts: peft can't use LoRA dropout there
+        with pytest.warns(UserWarning, match="dropout"):
+            model = apply_lora(base, r=4, alpha=8)
+    else:
+        model = apply_lora(base, r=4, alpha=8)
+    model.eval()  # no dropout, so the step below is deterministic
     trainable = {n: p for n, p in model.named_parameters() if p.requires_grad}
     assert trainable and all("lora_" in n for n in trainable)
     assert 0 < count_parameters(model, trainable_only=True) < total

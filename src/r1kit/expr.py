@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from fractions import Fraction
 
 from r1kit.errors import R1kitError
-from r1kit.numbers import format_number
+from r1kit.numbers import Exact, exact, format_number
 from r1kit.tasks.base import Step, apply_op
 
 MAX_EXPRESSION_CHARS = 2_000
@@ -34,18 +33,18 @@ class EvaluationError(R1kitError):
 # ---------------------------------------------------------------- AST
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Num:
-    value: Fraction
+    value: Exact
     text: str  # as written, so `2.50` prints back as `2.50`
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Neg:
     operand: Node
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class BinOp:
     op: str
     left: Node
@@ -62,7 +61,7 @@ PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2}
 _TOKEN = re.compile(r"\s*(?:(\d+(?:\.\d+)?)|([-+*/()]))")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Token:
     kind: str  # "num", "op", "(", ")", "end"
     text: str
@@ -149,7 +148,7 @@ class _Parser:
     def atom(self) -> Node:
         token = self.advance()
         if token.kind == "num":
-            return Num(Fraction(token.text), token.text)
+            return Num(exact(token.text) if "." in token.text else int(token.text), token.text)
         if token.kind == "(":
             self.enter(token)
             node = self.expr()
@@ -184,7 +183,7 @@ def parse(text: str) -> Node:
 # ---------------------------------------------------------------- evaluation
 
 
-def evaluate(node: Node, *, fine: bool = False) -> tuple[Fraction, list[Step]]:
+def evaluate(node: Node, *, fine: bool = False) -> tuple[Exact, list[Step]]:
     """The exact value and one `Step` per operation in post-order (the order a person works).
 
     `fine=True` splits a multi-digit integer multiplication into partial products.
@@ -192,26 +191,35 @@ def evaluate(node: Node, *, fine: bool = False) -> tuple[Fraction, list[Step]]:
     """
     steps: list[Step] = []
 
-    def walk(n: Node) -> Fraction:
-        if isinstance(n, Num):
+    def walk(n: Node) -> Exact:
+        if type(n) is Num:
             return n.value
-        if isinstance(n, Neg):
-            value = walk(n.operand)
-            steps.append(Step.compute("*", Fraction(-1), value))
-            return steps[-1].result
+        if type(n) is Neg:
+            return negate(walk(n.operand), steps)
         left, right = walk(n.left), walk(n.right)
         if n.op == "/" and right == 0:
             raise EvaluationError(f"division by zero in {to_text(n)}")
-        if fine and n.op == "*":
-            steps.extend(partial_products(left, right))
-        else:
-            steps.append(Step.compute(n.op, left, right))
-        return steps[-1].result
+        return combine(n.op, left, right, steps, fine)
 
     return walk(node), steps
 
 
-def partial_products(left: Fraction, right: Fraction) -> list[Step]:
+def combine(op: str, left: Exact, right: Exact, steps: list[Step], fine: bool = False) -> Exact:
+    """Record the step(s) for `left op right` and return its value (shared with the generator,
+    which builds trees in the same post-order and so writes the same trace)."""
+    if fine and op == "*":
+        steps.extend(partial_products(left, right))
+    else:
+        steps.append(Step.compute(op, left, right))
+    return steps[-1].result
+
+
+def negate(value: Exact, steps: list[Step]) -> Exact:
+    steps.append(Step.compute("*", -1, value))
+    return steps[-1].result
+
+
+def partial_products(left: Exact, right: Exact) -> list[Step]:
     """`36 * 18` → `36 * 10 = 360`, `36 * 8 = 288`, `360 + 288 = 648` (one step if nothing to split)."""
     if left.denominator != 1 or right.denominator != 1 or abs(right) < 10:
         return [Step.compute("*", left, right)]
@@ -220,7 +228,7 @@ def partial_products(left: Fraction, right: Fraction) -> list[Step]:
     parts = [sign * int(d) * 10 ** (len(digits) - i - 1) for i, d in enumerate(digits) if d != "0"]
     if len(parts) == 1:
         return [Step.compute("*", left, right)]
-    steps = [Step.compute("*", left, Fraction(p), kind="partial") for p in parts]
+    steps = [Step.compute("*", left, p, kind="partial") for p in parts]
     total = steps[0].result
     for product in steps[1:len(parts)]:
         steps.append(Step.compute("+", total, product.result, kind="partial"))
@@ -228,7 +236,7 @@ def partial_products(left: Fraction, right: Fraction) -> list[Step]:
     return steps
 
 
-def value_of(text: str) -> Fraction:
+def value_of(text: str) -> Exact:
     """Parse and evaluate; the convenience entry point for checkers."""
     return evaluate(parse(text))[0]
 
@@ -241,33 +249,40 @@ def to_text(node: Node, *, spaced: bool = True) -> str:
     sep = " " if spaced else ""
 
     def show(n: Node) -> str:
-        if isinstance(n, Num):
+        kind = type(n)
+        if kind is Num:
             return n.text
-        if isinstance(n, Neg):
+        if kind is Neg:
             return f"-({show(n.operand)})"
         left, right = show(n.left), show(n.right)
-        if isinstance(n.left, BinOp) and PRECEDENCE[n.left.op] < PRECEDENCE[n.op]:
+        if type(n.left) is BinOp and PRECEDENCE[n.left.op] < PRECEDENCE[n.op]:
             left = f"({left})"
         # A right child of equal precedence needs brackets too: `a - (b - c)`, and for the
         # exact tree also `a + (b + c)`.
-        if isinstance(n.right, BinOp) and PRECEDENCE[n.right.op] <= PRECEDENCE[n.op]:
+        if type(n.right) is BinOp and PRECEDENCE[n.right.op] <= PRECEDENCE[n.op]:
             right = f"({right})"
         return f"{left}{sep}{n.op}{sep}{right}"
 
     return show(node)
 
 
-def depth(node: Node) -> int:
+def depth(node_or_text: Node | str) -> int:
     """Parenthesis nesting depth of the canonical text."""
-    text, level, deepest = to_text(node), 0, 0
-    for char in text:
-        level += char == "("
-        level -= char == ")"
-        deepest = max(deepest, level)
+    text = node_or_text if isinstance(node_or_text, str) else to_text(node_or_text)
+    level = deepest = 0
+    for char in text.translate(_ONLY_PARENS):
+        if char == "(":
+            level += 1
+            deepest = level if level > deepest else deepest
+        else:
+            level -= 1
     return deepest
 
 
-def literals(node: Node) -> list[Fraction]:
+_ONLY_PARENS = {ord(c): None for c in "0123456789.+-*/ "}
+
+
+def literals(node: Node) -> list[Exact]:
     """The numbers written in the expression, left to right (signed literals keep their sign)."""
     if isinstance(node, Num):
         return [node.value]
@@ -276,12 +291,12 @@ def literals(node: Node) -> list[Fraction]:
     return literals(node.left) + literals(node.right)
 
 
-def number(value: Fraction | int) -> Num:
-    value = Fraction(value)
+def number(value: Exact) -> Num:
+    value = exact(value)
     return Num(value, format_number(value))
 
 
 __all__ = [
-    "BinOp", "EvaluationError", "Neg", "Node", "Num", "ParseError", "apply_op", "depth",
-    "evaluate", "literals", "number", "parse", "partial_products", "to_text", "tokenize", "value_of",
+    "BinOp", "EvaluationError", "Neg", "Node", "Num", "ParseError", "apply_op", "combine", "depth",
+    "evaluate", "negate", "literals", "number", "parse", "partial_products", "to_text", "tokenize", "value_of",
 ]

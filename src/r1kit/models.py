@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -218,9 +219,17 @@ def _load_tokenizer(name: str):
 
 
 def apply_lora(model, *, r: int = 16, alpha: int = 32, dropout: float = 0.05, target_modules="all-linear"):
-    """Wrap `model` in LoRA adapters (peft); only the adapters are trainable afterwards."""
+    """Wrap `model` in LoRA adapters (peft); only the adapters are trainable afterwards.
+
+    On MoE models whose experts are fused 3-D parameters (transformers 5, e.g. DeepSeek-V3),
+    peft's "all-linear" also adapts the experts, and that only works without LoRA dropout,
+    so dropout is turned off there (with a warning).
+    """
     from peft import LoraConfig, get_peft_model
 
+    if dropout and any(p.ndim == 3 for p in model.parameters()):
+        warnings.warn("LoRA dropout is not supported on fused MoE experts; using dropout=0.0", stacklevel=2)
+        dropout = 0.0
     config = LoraConfig(
         r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_modules, task_type="CAUSAL_LM"
     )

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from r1kit.errors import R1kitError
-from r1kit.expr import BinOp, Neg, Node, Num, depth, evaluate, number, to_text
-from r1kit.numbers import format_number
-from r1kit.tasks.base import Problem, Task, problem_id
+from r1kit.expr import BinOp, Neg, Node, Num, combine, depth, evaluate, negate, number, parse, to_text
+from r1kit.numbers import Exact, exact, format_number
+from r1kit.tasks.base import Problem, Step, Task, problem_id
 
 
 @dataclass(frozen=True)
@@ -57,17 +57,20 @@ class ArithmeticTask(Task):
     def instruction(self, problem: Problem) -> str:
         return f"Compute {problem.question}."
 
-    def make(self, seed: str, level: int) -> Problem:
+    def make(self, seed: int, level: int) -> Problem:
         spec, rng = self.level_specs[level], random.Random(seed)
         for _ in range(1000):
-            tree = random_tree(rng, spec, rng.randint(*spec.terms))
-            if tree is not None and depth(tree) <= spec.max_depth:
-                return self.problem(tree, level)
+            steps: list[Step] = []
+            drawn = random_tree(rng, spec, spec.terms[0] + _below(rng, spec.terms[1] - spec.terms[0] + 1),
+                                steps, self.fine_steps)
+            if drawn is None:
+                continue
+            question = to_text(drawn[0])
+            if depth(question) <= spec.max_depth:
+                return self.problem(question, level, drawn[1], steps)
         raise R1kitError(f"could not draw an expression for level {level}; loosen its settings")
 
-    def problem(self, tree: Node, level: int) -> Problem:
-        value, steps = evaluate(tree, fine=self.fine_steps)
-        question = to_text(tree)
+    def problem(self, question: str, level: int, value: Exact, steps: list[Step]) -> Problem:
         return Problem(
             id=problem_id(self.name, level, question),
             task=self.name,
@@ -79,59 +82,74 @@ class ArithmeticTask(Task):
 
     def compile(self, expression: str, level: int = 0) -> Problem:
         """A user's own expression → Problem with its exact trace (`r1kit compile`)."""
-        from r1kit.expr import parse
+        tree = parse(expression)
+        value, steps = evaluate(tree, fine=self.fine_steps)
+        return self.problem(to_text(tree), level, value, steps)
 
-        return self.problem(parse(expression), level)
+
+# `rng.random()` is one C call; `randint`/`choice` cost several Python frames each, and
+# generation speed matters at millions of problems. Both are deterministic for a given seed.
+def _below(rng: random.Random, n: int) -> int:
+    return int(rng.random() * n)
+
+
+def _pick(rng: random.Random, items):
+    return items[int(rng.random() * len(items))]
 
 
 def random_literal(rng: random.Random, spec: Level) -> Num:
     if spec.decimals and rng.random() < spec.decimals:
-        value = Fraction(rng.randint(1, spec.max_value * 10 - 1), 10)
+        value: Exact = exact(Fraction(1 + _below(rng, spec.max_value * 10 - 1), 10))
     else:
-        value = Fraction(rng.randint(1, spec.max_value))
+        value = 1 + int(rng.random() * spec.max_value)
     if spec.negatives and rng.random() < spec.negatives / 2:
         value = -value
-    return number(value)
+    return Num(value, str(value)) if type(value) is int else number(value)
 
 
-def random_tree(rng: random.Random, spec: Level, terms: int) -> Node | None:
-    """A random expression with `terms` literals; None when a draw hits a forbidden case."""
+Drawn = tuple[Node, Exact]  # a subtree and its value, so divisions can pick an exact divisor
+
+
+def random_tree(rng: random.Random, spec: Level, terms: int, steps: list[Step], fine: bool = False) -> Drawn | None:
+    """A random expression with `terms` literals and its value, built in post-order so that
+    its trace is written into `steps` on the way (exactly what `evaluate` would write).
+    None when a draw hits a forbidden case (no exact divisor): the caller draws again."""
     if terms == 1:
-        return random_literal(rng, spec)
-    split = rng.randint(1, terms - 1)
-    op = rng.choice(spec.ops)
-    left = random_tree(rng, spec, split)
+        literal = random_literal(rng, spec)
+        return literal, literal.value
+    split = 1 + int(rng.random() * (terms - 1))
+    op = spec.ops[int(rng.random() * len(spec.ops))]
+    left = random_tree(rng, spec, split, steps, fine)
     if left is None:
         return None
     if op == "/":
-        right = divisor_for(rng, spec, left)
-        if right is None:
+        divisor = divisor_for(rng, spec, left[1])
+        if divisor is None:
             return None
-        node: Node = BinOp("/", left, right)
-        if terms > 2:  # keep the literal budget: the divisor used one term, attach the rest
-            rest = random_tree(rng, spec, terms - 2) if terms - 2 >= 1 else None
+        drawn: Drawn = (BinOp("/", left[0], divisor), combine("/", left[1], divisor.value, steps))
+        if terms > 2:  # the divisor used one literal; attach the rest with another operator
+            rest = random_tree(rng, spec, terms - 2, steps, fine)
             if rest is None:
                 return None
-            node = BinOp(rng.choice(spec.ops.replace("/", "") or "+"), node, rest)
+            op = _pick(rng, spec.ops.replace("/", "") or "+")
+            drawn = (BinOp(op, drawn[0], rest[0]), combine(op, drawn[1], rest[1], steps, fine))
     else:
-        right = random_tree(rng, spec, terms - split)
+        right = random_tree(rng, spec, terms - split, steps, fine)
         if right is None:
             return None
-        node = BinOp(op, left, right)
-    if spec.negatives and isinstance(node, BinOp) and rng.random() < spec.negatives / 4:
-        node = Neg(node)
-    return node
+        drawn = (BinOp(op, left[0], right[0]), combine(op, left[1], right[1], steps, fine))
+    if spec.negatives and rng.random() < spec.negatives / 4:
+        drawn = (Neg(drawn[0]), negate(drawn[1], steps))
+    return drawn
 
 
-def divisor_for(rng: random.Random, spec: Level, dividend: Node) -> Num | None:
+def divisor_for(rng: random.Random, spec: Level, dividend: Exact) -> Num | None:
     """A non-zero literal divisor; with exact division, one that divides the dividend."""
-    value = evaluate(dividend)[0]
     if not spec.exact_division:
-        return number(rng.randint(1, spec.max_value) * rng.choice((1, -1) if spec.negatives else (1,)))
-    if value.denominator != 1 or value == 0:
+        sign = -1 if spec.negatives and rng.random() < 0.5 else 1
+        return number(sign * (1 + _below(rng, spec.max_value)))
+    if type(dividend) is not int or dividend == 0:
         return None
-    magnitude = abs(value.numerator)
+    magnitude = abs(dividend)
     divisors = [d for d in range(2, min(magnitude, spec.max_value) + 1) if magnitude % d == 0]
-    if not divisors:
-        return None
-    return number(rng.choice(divisors))
+    return number(_pick(rng, divisors)) if divisors else None

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import random
+import re
 
 from r1kit.errors import R1kitError
 from r1kit.numbers import format_number
@@ -68,10 +69,18 @@ def instruction(problem: Problem) -> str:
     return tasks.get(problem.task).instruction(problem)
 
 
+_AROUND_SYMBOLS = re.compile(r"\s*([-+*/()=,])\s*")
+
+
+def compact_question(question: str) -> str:
+    """`12 + 3 * (4 - 1)` → `12+3*(4-1)`; words keep their spaces (`max 37 81`)."""
+    return _AROUND_SYMBOLS.sub(r"\1", question.strip())
+
+
 def prompt_text(problem: Problem, style: str) -> str:
     check_style(style)
     if style in ("compact", "answer"):
-        return "".join(problem.question.split()) + "\n"
+        return compact_question(problem.question) + "\n"
     if style == "think":
         return f"{instruction(problem)}\n{THINK_INSTRUCTION}"
     return f"{instruction(problem)}\nExplain each step, then state the answer."

@@ -33,8 +33,12 @@ def get(name: str, **options) -> Task:
 
 def _register_builtins() -> None:
     from r1kit.tasks.arithmetic import ArithmeticTask
+    from r1kit.tasks.skills import CompareTask, CopyTask, ReverseTask
 
     register("arithmetic", ArithmeticTask)
+    register("reverse", ReverseTask)
+    register("compare", CompareTask)
+    register("copy", CopyTask)
     try:
         from r1kit.tasks.linear import LinearTask
 

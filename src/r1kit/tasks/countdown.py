@@ -5,19 +5,21 @@
 
 Only solvable instances are generated. A problem is drawn in three moves: pick the numbers
 (large ones from 25, 50, 75, 100, small ones from 1..10 with at most two of each, as in the TV
-game), combine a random subset of them into a target (positive whole intermediate results),
+game; level 1 uses 1..20 so that it has enough distinct problems), combine a random subset of them into a target (positive whole intermediate results),
 then confirm with a bounded exhaustive search: iterative deepening over pairs of numbers, as in
 the classic solver, which proves there is no shorter solution and records the *shortest* one
 as the reference. Its operations are the reference steps; the answer is its expression.
 Instances whose shortest solution is shorter than the level's `min_steps`, or whose search
 exceeds `MAX_NODES`, are drawn again.
 
-| level | numbers | large numbers (25 50 75 100) | target | shortest solution |
-|---|---|---|---|---|
-| 1 | 3 | none (1..10 only) | 10..99 | 2 operations (uses all three) |
-| 2 | 4 | up to 1 | 20..200 | ≥ 2 operations |
-| 3 | 5 | up to 2 | 100..500 | ≥ 3 operations |
-| 4 | 6 | up to 4 | 100..999 | ≥ 3 operations |
+| level | numbers | small numbers | large numbers (25 50 75 100) | target | shortest solution | distinct problems |
+|---|---|---|---|---|---|---|
+| 1 | 3 | 1..20 | none | 10..199 | 2 operations (uses all three) | ≈ 14,000 |
+| 2 | 4 | 1..10 | up to 1 | 20..200 | ≥ 2 operations | ≈ 79,000 |
+| 3 | 5 | 1..10 | up to 2 | 100..500 | ≥ 3 operations | many more |
+| 4 | 6 | 1..10 | up to 4 | 100..999 | ≥ 3 operations | many more |
+
+Small numbers come at most two of each; the count of large ones is drawn from 0 to the limit.
 
 Scoring (`score_answer`) never evaluates model text with Python: the predicted expression is
 read by r1kit's own bounded parser. It scores 1.0 when the expression uses only whole,
@@ -41,7 +43,6 @@ from r1kit.errors import R1kitError
 from r1kit.tasks.base import Problem, Step, Task, problem_id
 
 LARGE = (25, 50, 75, 100)
-SMALL = tuple(range(1, 11)) * 2  # the small cards: two of each
 MAX_NUMBERS = 6
 MAX_NODES = 20_000  # search budget per instance; past it the instance is drawn again
 MAX_ANSWER_CHARS = 300
@@ -55,12 +56,15 @@ class Level:
     large: int  # at most this many of them come from LARGE (the count is drawn 0..large)
     target: tuple[int, int]  # the range of the target
     min_steps: int  # the shortest solution needs at least this many operations
+    small: int = 10  # the other numbers come from 1..small, at most two of each
 
     def validate(self) -> None:
         if not 2 <= self.numbers <= MAX_NUMBERS:
             raise R1kitError(f"countdown numbers must be 2..{MAX_NUMBERS}, got {self.numbers}")
         if not 0 <= self.large <= min(len(LARGE), self.numbers):
             raise R1kitError(f"countdown large must be 0..{min(len(LARGE), self.numbers)}, got {self.large}")
+        if self.small < 1 or 2 * self.small < self.numbers:
+            raise R1kitError(f"countdown small must be >= 1 and leave enough numbers (two of each), got {self.small}")
         if not 1 <= self.target[0] <= self.target[1]:
             raise R1kitError(f"countdown target range must satisfy 1 <= low <= high, got {self.target}")
         if not 1 <= self.min_steps <= self.numbers - 1:
@@ -68,7 +72,7 @@ class Level:
 
 
 LEVELS: dict[int, Level] = {
-    1: Level(numbers=3, large=0, target=(10, 99), min_steps=2),
+    1: Level(numbers=3, large=0, target=(10, 199), min_steps=2, small=20),
     2: Level(numbers=4, large=1, target=(20, 200), min_steps=2),
     3: Level(numbers=5, large=2, target=(100, 500), min_steps=3),
     4: Level(numbers=6, large=4, target=(100, 999), min_steps=3),
@@ -130,7 +134,7 @@ class CountdownTask(Task):
 
 def draw_numbers(rng: random.Random, spec: Level) -> list[int]:
     large = rng.randint(0, spec.large)
-    return rng.sample(LARGE, large) + rng.sample(SMALL, spec.numbers - large)
+    return rng.sample(LARGE, large) + rng.sample(range(1, spec.small + 1), spec.numbers - large, counts=[2] * spec.small)
 
 
 def random_target(rng: random.Random, numbers: list[int], min_used: int) -> int | None:

@@ -5,10 +5,10 @@
 
 Only solvable instances are generated. A problem is drawn in three moves: pick the numbers
 (large ones from 25, 50, 75, 100, small ones from 1..10 with at most two of each, as in the TV
-game; level 1 uses 1..20 so that it has enough distinct problems), combine a random subset of them into a target (positive whole intermediate results),
-then confirm with a bounded exhaustive search: iterative deepening over pairs of numbers, as in
-the classic solver, which proves there is no shorter solution and records the *shortest* one
-as the reference. Its operations are the reference steps; the answer is its expression.
+game; level 1 uses 1..20 so that it has enough distinct problems), combine a random subset of
+them into a target (positive whole intermediate results), then confirm with a bounded
+exhaustive search: iterative deepening over pairs of numbers, as in the classic solver, which
+proves there is no shorter solution and records the *shortest* one as the reference. Its operations are the reference steps; the answer is its expression.
 Instances whose shortest solution is shorter than the level's `min_steps`, or whose search
 exceeds `MAX_NODES`, are drawn again.
 
@@ -95,13 +95,13 @@ class CountdownTask(Task):
     def instruction(self, problem: Problem) -> str:
         return f"{problem.question} Give the answer as one expression."
 
-    def make(self, seed: str, level: int) -> Problem:
+    def make(self, seed: int | str, level: int) -> Problem:
         self.check_level(level)
         spec, rng = self.level_specs[level], random.Random(seed)
         for _ in range(1000):
             numbers = draw_numbers(rng, spec)
             target = random_target(rng, numbers, spec.min_steps + 1)
-            if target is None or not spec.target[0] <= target <= spec.target[1] or target in numbers:
+            if not spec.target[0] <= target <= spec.target[1] or target in numbers:
                 continue
             solution = shortest_solution(numbers, target, max_steps=len(numbers) - 1)
             if solution is not None and len(solution) >= spec.min_steps:
@@ -134,10 +134,11 @@ class CountdownTask(Task):
 
 def draw_numbers(rng: random.Random, spec: Level) -> list[int]:
     large = rng.randint(0, spec.large)
-    return rng.sample(LARGE, large) + rng.sample(range(1, spec.small + 1), spec.numbers - large, counts=[2] * spec.small)
+    small = rng.sample(range(1, spec.small + 1), spec.numbers - large, counts=[2] * spec.small)
+    return rng.sample(LARGE, large) + small
 
 
-def random_target(rng: random.Random, numbers: list[int], min_used: int) -> int | None:
+def random_target(rng: random.Random, numbers: list[int], min_used: int) -> int:
     """Combine a random subset of at least `min_used` numbers, keeping every result a positive integer."""
     values = rng.sample(numbers, rng.randint(min(min_used, len(numbers)), len(numbers)))
     while len(values) > 1:
@@ -195,6 +196,27 @@ def _last_step(values: tuple[int, ...], target: int) -> Operation | None:
     return None
 
 
+def _last_two(values: tuple[int, ...], target: int) -> tuple[Operation, Operation] | None:
+    """Two operations that give `target`: one on a pair of `values`, then one with its result and
+    a third value (found by looking the needed value up, not by trying every value)."""
+    for rest, first in _children(values):
+        r = first[3]
+        needed = [(target - r, "+")] if target > r else []
+        if r > target:
+            needed.append((r - target, "-"))
+            if r % target == 0:
+                needed.append((r // target, "/"))
+        needed.append((r + target, "-"))
+        if target % r == 0:
+            needed.append((target // r, "*"))
+        needed.append((r * target, "/"))
+        for c, op in needed:
+            if c in rest:
+                high, low = (r, c) if r >= c else (c, r)
+                return first, (high, op, low, target)
+    return None
+
+
 class _Budget(Exception):
     pass
 
@@ -219,6 +241,11 @@ def solve_within(numbers: list[int], target: int, steps: int, max_nodes: int = M
             if last is not None:
                 path.append(last)
             return last is not None
+        if left == 2:
+            last_two = _last_two(values, target)
+            if last_two is not None:
+                path.extend(last_two)
+            return last_two is not None
         for rest, operation in _children(values):
             child = tuple(sorted(rest + (operation[3],), reverse=True))
             if child in seen:
@@ -239,8 +266,9 @@ def shortest_solution(numbers: list[int], target: int, *, max_steps: int,
                       max_nodes: int = MAX_NODES) -> list[Operation] | None:
     """The shortest solution (iterative deepening, so every shorter length was searched in full),
     or None when there is none within `max_steps` operations or the search passes `max_nodes`."""
-    if len(numbers) > MAX_NUMBERS:
-        raise R1kitError(f"countdown search handles at most {MAX_NUMBERS} numbers, got {len(numbers)}")
+    if len(numbers) > MAX_NUMBERS or any(type(n) is not int or n < 1 for n in numbers) or target < 1:
+        raise R1kitError(f"countdown search takes at most {MAX_NUMBERS} positive whole numbers and a "
+                         f"positive target, got {numbers} and {target}")
     if target in numbers:
         return []
     for steps in range(1, min(max_steps, len(numbers) - 1) + 1):

@@ -22,10 +22,10 @@ such as `3x`, `c` a constant, `b` a bracket `m(px + q)`):
 
 | level | shapes | x coefficients, multipliers | constants | solution x |
 |---|---|---|---|---|
-| 1 | `ax + b = c` | 1..9 | ±1..20 | integer 1..12 |
+| 1 | `ax + b = c` | 1..9 | ±1..50 | integer 1..20 |
 | 2 | x on both sides: `ax + b = cx + d`, `ax = cx + d`, `ax + b = cx` | 1..9 | ±1..20 | integer −10..10 |
 | 3 | one bracket: `m(x + q) = c`, `m(x + q) = cx + d`, `c + m(x + q) = dx + e`, `ax + m(x + q) = c`, `m(x + q) + ax = c`, `ax + b = m(x + q)` | ±1..9 (multipliers ±2..9) | ±1..20 | integer −10..10 |
-| 4 | two brackets `m(px + q)` with p in 1..4: `m(px + q) = n(rx + s)`, `c + m(px + q) = n(rx + s) + d`, `m(px + q) + ax = c + n(rx + s)`, `ax + m(px + q) = n(rx + s) + c` | ±1..9 (multipliers ±2..9) | ±1..20 | fraction, denominator ≤ 12, \|x\| ≤ 20 |
+| 4 | two brackets `m(px + q)` with p in 1..4: `m(px + q) = n(rx + s)`, `c + m(px + q) = n(rx + s) + d`, `m(px + q) + ax = c + n(rx + s)`, `ax + m(px + q) = n(rx + s) + c` | ±1..9 (multipliers ±2..9) | ±1..20 | integer or fraction (denominator ≤ 12, about 80% fractions), in −20..20 |
 
 Canonical text: single spaces around binary `+ - =`, the coefficient before x (`3x`, `-x`, `x`),
 x terms written before constants inside a bracket. A left side never ends in two constants
@@ -80,7 +80,7 @@ class Level:
 
 
 LEVELS: dict[int, Level] = {
-    1: Level(shapes=("xc=c",), solution=(1, 12)),
+    1: Level(shapes=("xc=c",), const=50, solution=(1, 20)),
     2: Level(shapes=("xc=xc", "x=xc", "xc=x")),
     3: Level(shapes=("b=c", "b=xc", "cb=xc", "xb=c", "bx=c", "xc=b"), negatives=True),
     4: Level(shapes=("b=b", "cb=bc", "bx=cb", "xb=bc"), negatives=True, inner=4,
@@ -163,7 +163,7 @@ class LinearTask(Task):
     def instruction(self, problem: Problem) -> str:
         return f"Solve for x: {problem.question}"
 
-    def make(self, seed: str, level: int) -> Problem:
+    def make(self, seed: int | str, level: int) -> Problem:
         self.check_level(level)
         spec, rng = self.level_specs[level], random.Random(seed)
         for _ in range(1000):

@@ -1,0 +1,310 @@
+"""Recipes: a YAML file of ordered stages, validated completely before any work starts.
+
+    name: quickstart
+    model: {preset: tiny-5m}
+    stages:
+      - {name: base, kind: pretrain, data: {levels: 1-4, count: 20000}}
+      - {name: sft, kind: sft, from: base, data: {levels: 1-3, count: 4000}}
+      - {name: grpo, kind: grpo, from: sft, rewards: {accuracy: 1.0, steps: 0.5}}
+      - {name: eval, kind: eval, models: [base, sft, grpo]}
+      - {name: report, kind: report}
+
+Every TRL config field can be set under a stage's `train:`; unknown keys, wrong types and
+impossible values fail with one message (and "did you mean" for typos).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import typing
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from r1kit.errors import R1kitError
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class ModelSpec(Strict):
+    preset: str | None = None  # build a tiny model (the tiny world)
+    path: str | None = None  # or load any HF causal LM by local path or hub id
+    lora: dict[str, Any] | None = None  # {r, alpha, dropout, target_modules}
+    dtype: str | None = None  # "auto", "bfloat16", ...; default: bf16 on CUDA, fp32 on CPU
+
+    @model_validator(mode="after")
+    def one_source(self) -> ModelSpec:
+        if (self.preset is None) == (self.path is None):
+            raise ValueError("set exactly one of model.preset (a tiny model) or model.path (a HF model)")
+        if self.preset is not None:
+            from r1kit.models import PRESETS
+
+            if self.preset not in PRESETS:
+                raise ValueError(f"unknown preset {self.preset!r}{_suggest(self.preset, PRESETS)}; presets: {', '.join(PRESETS)}")
+        return self
+
+
+class DataSpec(Strict):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+    task: str | None = None  # default: the recipe's task
+    levels: str | int | list[int] = "1-3"
+    count: int = Field(1000, ge=1)
+    style: str | None = None  # default: the recipe's style
+    skills: float = Field(0.0, ge=0.0, lt=1.0)  # share of retention-skill rows (pretraining)
+    fine_steps: bool = False
+
+    @field_validator("levels")
+    @classmethod
+    def parse(cls, value: Any) -> list[int]:
+        from r1kit.data import parse_levels
+
+        try:
+            return parse_levels(value)
+        except R1kitError as error:
+            raise ValueError(str(error)) from None
+
+
+class StageBase(Strict):
+    name: str
+
+
+class PretrainStage(StageBase):
+    kind: Literal["pretrain"]
+    data: DataSpec = DataSpec(levels="1-4", count=20000, style="answer", skills=0.25)
+    train: dict[str, Any] = {}
+
+
+class SFTStage(StageBase):
+    kind: Literal["sft"]
+    from_: str = Field("model", alias="from")
+    data: DataSpec = DataSpec()
+    train: dict[str, Any] = {}
+
+
+class GRPOStage(StageBase):
+    kind: Literal["grpo"]
+    from_: str = Field("model", alias="from")
+    data: DataSpec = DataSpec()
+    rewards: dict[str, float | dict[str, Any]] = {"accuracy": 1.0}
+    train: dict[str, Any] = {}
+
+    @field_validator("rewards")
+    @classmethod
+    def known_rewards(cls, value: dict) -> dict:
+        from r1kit import rewards
+
+        try:
+            rewards.build(value)
+        except R1kitError as error:
+            raise ValueError(str(error)) from None
+        return value
+
+
+class EvalStage(StageBase):
+    kind: Literal["eval"]
+    models: list[str] = ["model"]
+    data: DataSpec = DataSpec(levels="1-4", count=400)
+    jsonl: str | None = None  # evaluate on a user's file instead of generated problems
+    k: int = Field(1, ge=1)  # samples per problem for pass@k / maj@k
+    retention: bool = True  # also score the base model's other skills
+    max_new_tokens: int = Field(96, ge=1)
+    batch_size: int = Field(128, ge=1)
+
+
+class ReportStage(StageBase):
+    kind: Literal["report"]
+
+
+Stage = Annotated[Union[PretrainStage, SFTStage, GRPOStage, EvalStage, ReportStage], Field(discriminator="kind")]
+TRAINING_KINDS = ("pretrain", "sft", "grpo")
+
+
+class Recipe(Strict):
+    name: str
+    seed: int = 0
+    task: str = "arithmetic"
+    style: str = "compact"
+    chat: bool = False  # conversational data and the tokenizer's chat template
+    model: ModelSpec
+    stages: list[Stage]
+    smoke: dict[str, Any] = {}  # dotted overrides applied by --smoke
+
+    @model_validator(mode="after")
+    def consistent(self) -> Recipe:
+        from r1kit import tasks
+        from r1kit.render import STYLES
+
+        tasks.get(self.task)
+        if self.style not in STYLES:
+            raise ValueError(f"unknown style {self.style!r}; styles: {', '.join(STYLES)}")
+        seen: set[str] = {"model"}
+        for stage in self.stages:
+            if stage.name in seen:
+                raise ValueError(f"stage name {stage.name!r} is used twice (or is the reserved name 'model')")
+            sources = [stage.from_] if hasattr(stage, "from_") else getattr(stage, "models", [])
+            for source in sources:
+                if source not in seen:
+                    raise ValueError(f"stage {stage.name!r} reads {source!r}, which no earlier stage makes"
+                                     f"{_suggest(source, seen)}")
+            if stage.kind in TRAINING_KINDS or stage.kind == "eval":
+                data = stage.data
+                try:
+                    for level in (min(data.levels), max(data.levels)):
+                        tasks.get(data.task or self.task).check_level(level)
+                except R1kitError as error:
+                    raise ValueError(f"stages.{stage.name}.data: {error}") from None
+            if stage.kind == "pretrain" and self.model.preset is None:
+                raise ValueError(f"stage {stage.name!r}: pretraining builds a tiny model; it needs model.preset")
+            seen.add(stage.name)
+        return self
+
+    def stage(self, name: str):
+        return next(s for s in self.stages if s.name == name)
+
+
+# ---------------------------------------------------------------- loading
+
+
+def load(path: str | Path, overrides: list[str] | None = None, *, smoke: bool = False) -> Recipe:
+    """Read, override (`key.sub=value`, stages addressed by name), validate; or one clear error."""
+    path = Path(path)
+    if not path.is_file():
+        raise R1kitError(f"no recipe at {path}; see recipes/ for examples")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise R1kitError(f"{path} is not valid YAML{where}: {getattr(error, 'problem', error)}") from None
+    if not isinstance(raw, dict):
+        raise R1kitError(f"{path} must hold a mapping with name, model and stages")
+    if smoke:
+        for key, value in (raw.get("smoke") or {}).items():
+            apply_override(raw, key, value)
+    for item in overrides or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise R1kitError(f"--set needs key=value, got {item!r}")
+        apply_override(raw, key.strip(), yaml.safe_load(value))
+    return validate(raw, source=str(path))
+
+
+def validate(raw: dict, source: str = "recipe") -> Recipe:
+    try:
+        recipe = Recipe.model_validate(raw)
+    except ValidationError as error:
+        raise R1kitError(f"{source}: {_explain(error, raw)}") from None
+    except R1kitError as error:
+        raise R1kitError(f"{source}: {error}") from None
+    for stage in recipe.stages:
+        if stage.kind in TRAINING_KINDS:
+            _check_train_args(stage, source)
+    return recipe
+
+
+def apply_override(raw: dict, key: str, value: Any) -> None:
+    node: Any = raw
+    parts = key.split(".")
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        if isinstance(node, list):  # stages are addressed by name
+            match = [s for s in node if isinstance(s, dict) and s.get("name") == part]
+            if not match:
+                names = [s.get("name") for s in node if isinstance(s, dict)]
+                raise R1kitError(f"--set {key}: no stage named {part!r}{_suggest(part, names)}")
+            if last:
+                raise R1kitError(f"--set {key}: set a field of the stage, e.g. {key}.train.max_steps=10")
+            node = match[0]
+        elif isinstance(node, dict):
+            if last:
+                node[part] = value
+            else:
+                node = node.setdefault(part, {})
+        else:
+            raise R1kitError(f"--set {key}: {'.'.join(parts[:i])} is not a mapping")
+
+
+def _explain(error: ValidationError, raw: dict) -> str:
+    first = error.errors()[0]
+    location = [str(p) for p in first["loc"]]
+    # Name stages by their name, not their index, and drop pydantic's union-tag segment.
+    readable, node = [], raw
+    for part in first["loc"]:
+        if isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+            readable.append(str(node.get("name", part)) if isinstance(node, dict) else str(part))
+            continue
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+            readable.append(str(part))
+        elif part not in ("pretrain", "sft", "grpo", "eval", "report", "function-after[consistent(), Recipe]"):
+            readable.append(str(part))
+    where = ".".join(readable) or "recipe"
+    if first["type"] == "extra_forbidden":
+        model = _model_at(first["loc"])
+        known = list(model.model_fields) if model else []
+        aliases = [f.alias for f in model.model_fields.values() if f.alias] if model else []
+        return f"unknown key {where!r}{_suggest(location[-1], known + aliases)}"
+    message = first["msg"].removeprefix("Value error, ")
+    return f"{where}: {message}" if where != "recipe" else message
+
+
+def _model_at(loc: tuple) -> type[BaseModel] | None:
+    model: type[BaseModel] = Recipe
+    kinds = {"pretrain": PretrainStage, "sft": SFTStage, "grpo": GRPOStage, "eval": EvalStage, "report": ReportStage}
+    for part in loc[:-1]:
+        if part in kinds:
+            model = kinds[part]
+        elif isinstance(part, str) and part in model.model_fields:
+            annotation = model.model_fields[part].annotation
+            inner = [a for a in typing.get_args(annotation) if isinstance(a, type) and issubclass(a, BaseModel)]
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                model = annotation
+            elif inner:
+                model = inner[0]
+    return model
+
+
+def _suggest(word: str, options) -> str:
+    close = difflib.get_close_matches(str(word), [str(o) for o in options], n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def trl_config_class(kind: str):
+    from trl import GRPOConfig, SFTConfig
+
+    return GRPOConfig if kind == "grpo" else SFTConfig
+
+
+_SIMPLE = {int: (int,), float: (int, float), bool: (bool,), str: (str,)}
+
+
+def _check_train_args(stage, source: str) -> None:
+    """`train:` keys must be fields of the TRL config, with the right simple types."""
+    fields = {f.name: f for f in dataclasses.fields(trl_config_class(stage.kind))}
+    for key, value in stage.train.items():
+        if key not in fields:
+            raise R1kitError(f"{source}: unknown key 'stages.{stage.name}.train.{key}' "
+                             f"(not a {trl_config_class(stage.kind).__name__} field){_suggest(key, fields)}")
+        expected = _simple_type(fields[key].type)
+        if expected and value is not None and not (isinstance(value, _SIMPLE[expected]) and
+                                                   not (expected is not bool and isinstance(value, bool))):
+            raise R1kitError(f"{source}: stages.{stage.name}.train.{key} must be {expected.__name__}, got {value!r}")
+        if key in ("max_steps", "per_device_train_batch_size", "num_generations") and isinstance(value, int) and value < 1 and not (key == "max_steps" and value == -1):
+            raise R1kitError(f"{source}: stages.{stage.name}.train.{key} must be at least 1, got {value}")
+        if key == "learning_rate" and isinstance(value, (int, float)) and value <= 0:
+            raise R1kitError(f"{source}: stages.{stage.name}.train.learning_rate must be positive, got {value}")
+
+
+def _simple_type(annotation: Any) -> type | None:
+    if isinstance(annotation, str):
+        annotation = {"int": int, "float": float, "bool": bool, "str": str}.get(annotation.split(" |")[0].strip(), None)
+    if annotation in _SIMPLE:
+        return annotation
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    return args[0] if len(args) == 1 and args[0] in _SIMPLE else None

@@ -73,10 +73,10 @@ def check_problem(problem, level: int) -> None:
         "Use each number at most once with + - * /."
     )
     assert len(numbers) == spec.numbers and numbers == sorted(numbers, reverse=True)
-    large = [n for n in numbers if n in LARGE]
-    small = [n for n in numbers if n not in LARGE]
+    large = [n for n in numbers if n in LARGE and spec.large]
+    small = [n for n in numbers if n not in large]
     assert len(large) <= spec.large and len(set(large)) == len(large)
-    assert all(1 <= n <= 10 for n in small) and max(Counter(small).values(), default=0) <= 2
+    assert all(1 <= n <= spec.small for n in small) and max(Counter(small).values(), default=0) <= 2
     assert spec.target[0] <= target <= spec.target[1] and target not in numbers
 
     value, used = ast_value(problem.answer)
@@ -124,8 +124,9 @@ def test_solver_on_known_instances():
     assert hard is not None and len(hard) == 5 and hard[-1][3] == 952
     assert shortest_solution([100, 75, 50, 25, 6, 3], 952, max_steps=5, max_nodes=50) is None  # budget
     assert solve_within([25, 8, 4, 3], 97, 1) is None
-    with pytest.raises(R1kitError):
-        shortest_solution(list(range(1, 8)), 100, max_steps=6)
+    for numbers, target in ((list(range(1, 8)), 100), ([0, 5], 5), ([3, 4], 0)):
+        with pytest.raises(R1kitError):
+            shortest_solution(numbers, target, max_steps=6)
 
 
 @pytest.mark.parametrize("level", TASK.levels)
@@ -252,6 +253,7 @@ def test_registered_and_levels_checked():
     Level(numbers=3, large=0, target=(10, 1), min_steps=1),
     Level(numbers=3, large=0, target=(0, 10), min_steps=1),
     Level(numbers=3, large=0, target=(1, 10), min_steps=3),
+    Level(numbers=5, large=0, target=(1, 10), min_steps=1, small=2),
 ])
 def test_bad_levels_are_refused(bad):
     with pytest.raises(R1kitError):

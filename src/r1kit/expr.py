@@ -18,6 +18,7 @@ from r1kit.tasks.base import Step, apply_op
 MAX_EXPRESSION_CHARS = 2_000
 MAX_LITERAL_DIGITS = 30
 MAX_DEPTH = 64
+MAX_OPERATORS = 256  # evaluation and printing recurse over the tree: keep it far from Python's limit
 
 
 class ParseError(R1kitError):
@@ -91,6 +92,9 @@ def tokenize(text: str) -> list[Token]:
             tokens.append(Token("op", symbol, column))
         position = match.end()
     tokens.append(Token("end", "", len(text) + 1))
+    operators = [t for t in tokens if t.kind == "op"]
+    if len(operators) > MAX_OPERATORS:
+        raise ParseError(f"more than {MAX_OPERATORS} operators", operators[MAX_OPERATORS].column)
     return tokens
 
 

@@ -80,7 +80,9 @@ def compact_question(question: str) -> str:
 def prompt_text(problem: Problem, style: str) -> str:
     check_style(style)
     if style in ("compact", "answer"):
-        return compact_question(problem.question) + "\n"
+        from r1kit import tasks
+
+        return tasks.get(problem.task).compact_prompt(problem) + "\n"
     if style == "think":
         return f"{instruction(problem)}\n{THINK_INSTRUCTION}"
     return f"{instruction(problem)}\nExplain each step, then state the answer."

@@ -109,7 +109,7 @@ def _math_verify(predicted: str, gold: str) -> bool:
 _NUM = r"\(-?\d{1,30}(?:\.\d{1,30})?/\d{1,30}\)|-?\d{1,30}(?:\.\d{1,30})?(?:/\d{1,30})?"
 _OPS = {"+": "+", "-": "-", "*": "*", "/": "/", "×": "*", "÷": "/", "x": "*"}
 _SYMBOLIC = re.compile(
-    rf"(?<![\w.)/])(?P<a>{_NUM})\s*(?P<op>[-+*/×÷])\s*(?P<b>{_NUM})\s*=\s*(?P<r>{_NUM})(?![\d/])"
+    rf"(?<![\w.)/])(?P<a>{_NUM})\s*(?P<op>[-+*/×÷])\s*(?P<b>{_NUM})\s*=\s*(?P<r>{_NUM})(?![\w/(])"  # `6 - 4 = 2x` is not the step `6 - 4 = 2`
 )
 _OP_WORDS = {
     "+": r"plus|added to|\+",

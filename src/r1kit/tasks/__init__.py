@@ -12,16 +12,19 @@ _FACTORIES: dict[str, Callable[[], Task]] = {}
 
 def register(name: str, factory: Callable[[], Task], *, replace: bool = False) -> None:
     """Make a task available by name. `factory` builds a fresh `Task` (a class works)."""
+    _register_builtins()
     if name in _FACTORIES and not replace:
         raise R1kitError(f"task {name!r} is already registered; pass replace=True to override")
     _FACTORIES[name] = factory
 
 
 def names() -> list[str]:
+    _register_builtins()
     return sorted(_FACTORIES)
 
 
 def get(name: str, **options) -> Task:
+    _register_builtins()
     if name not in _FACTORIES:
         import difflib
 
@@ -31,28 +34,22 @@ def get(name: str, **options) -> Task:
     return _FACTORIES[name](**options)
 
 
+_builtins_registered = False
+
+
 def _register_builtins() -> None:
+    """Registered on first use, so that importing any r1kit module never cycles through here."""
+    global _builtins_registered
+    if _builtins_registered:
+        return
+    _builtins_registered = True
     from r1kit.tasks.arithmetic import ArithmeticTask
     from r1kit.tasks.skills import CompareTask, CopyTask, ReverseTask
 
-    register("arithmetic", ArithmeticTask)
-    register("reverse", ReverseTask)
-    register("compare", CompareTask)
-    register("copy", CopyTask)
-    try:
-        from r1kit.tasks.linear import LinearTask
+    from r1kit.tasks.countdown import CountdownTask
+    from r1kit.tasks.linear import LinearTask
 
-        register("linear", LinearTask)
-    except ImportError:  # pragma: no cover - written in parallel
-        pass
-    try:
-        from r1kit.tasks.countdown import CountdownTask
-
-        register("countdown", CountdownTask)
-    except ImportError:  # pragma: no cover
-        pass
-
-
-_register_builtins()
+    for task in (ArithmeticTask, LinearTask, CountdownTask, ReverseTask, CompareTask, CopyTask):
+        _FACTORIES.setdefault(task.name, task)
 
 __all__ = ["Problem", "Step", "Task", "get", "names", "normalize_question", "problem_id", "register"]

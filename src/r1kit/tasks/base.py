@@ -135,6 +135,12 @@ class Task(ABC):
         """The problem as a request in words, for chat-style prompts."""
         return problem.question
 
+    def compact_prompt(self, problem: Problem) -> str:
+        """The question for character-level models: short, no redundant spaces."""
+        from r1kit.render import compact_question
+
+        return compact_question(problem.question)
+
     def check_level(self, level: int) -> None:
         if level not in self.levels:
             raise R1kitError(

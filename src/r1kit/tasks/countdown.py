@@ -95,7 +95,11 @@ class CountdownTask(Task):
     def instruction(self, problem: Problem) -> str:
         return f"{problem.question} Give the answer as one expression."
 
-    def make(self, seed: int | str, level: int) -> Problem:
+    def compact_prompt(self, problem: Problem) -> str:
+        numbers, target = read_metadata(problem.metadata)
+        return f"{','.join(map(str, numbers))}->{target}"
+
+    def make(self, seed: int, level: int) -> Problem:
         self.check_level(level)
         spec, rng = self.level_specs[level], random.Random(seed)
         for _ in range(1000):

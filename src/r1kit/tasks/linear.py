@@ -163,7 +163,7 @@ class LinearTask(Task):
     def instruction(self, problem: Problem) -> str:
         return f"Solve for x: {problem.question}"
 
-    def make(self, seed: int | str, level: int) -> Problem:
+    def make(self, seed: int, level: int) -> Problem:
         self.check_level(level)
         spec, rng = self.level_specs[level], random.Random(seed)
         for _ in range(1000):

@@ -89,7 +89,9 @@ def test_chat_template(tok):
     prompt = tok.apply_chat_template(PROMPT, tokenize=False, add_generation_prompt=True)
     full = tok.apply_chat_template(CONVERSATION, tokenize=False)
     assert prompt == "user: 12+3*(4-1)\nassistant: "
-    assert full == prompt + "4-1=3|answer 21" + tok.eos_token + "\n"
+    assert full == prompt + "4-1=3|answer 21" + tok.eos_token
+    multi = CONVERSATION + PROMPT
+    assert tok.apply_chat_template(multi, tokenize=False, add_generation_prompt=True) == full + prompt
     # TRL splits prompt/completion by common prefix of the token ids, and trains assistant-only via masks
     out = tok.apply_chat_template(CONVERSATION, tokenize=True, return_dict=True, return_assistant_tokens_mask=True)
     ids, mask = out["input_ids"], out["assistant_masks"]

@@ -50,9 +50,14 @@ def generate(task_name: str, levels: list[int], count: int, seed: int,
         task.check_level(level)
     problems: list[Problem] = []
     for level, n in per_level(count, levels).items():
-        # Draw extra so that dropping excluded questions still leaves n.
-        drawn = task.generate(n + len(exclude), seed=seed, level=level) if exclude else task.generate(n, seed=seed, level=level)
-        problems.extend([p for p in drawn if normalize_question(p.question) not in exclude][:n])
+        want = n
+        while True:  # `generate` is prefix-stable, so asking for more only appends
+            drawn = task.generate(want, seed=seed, level=level)
+            kept = [p for p in drawn if normalize_question(p.question) not in exclude]
+            if len(kept) >= n:
+                break
+            want += 2 * (n - len(kept))
+        problems.extend(kept[:n])
     return problems
 
 

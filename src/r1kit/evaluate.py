@@ -74,12 +74,13 @@ def canonical_answer(answer: str | None) -> str | None:
 # ---------------------------------------------------------------- inputs
 
 
-def problems_from_task(task: str, levels: list[int], count: int, seed: int) -> list[Problem]:
-    """Held-out problems: a seed stream of their own, so they never equal training draws
-    made with the same base seed (training data also drops any equal question)."""
+def problems_from_task(task: str, levels: list[int], count: int, seed: int,
+                       exclude: set[str] = frozenset()) -> list[Problem]:
+    """Held-out problems from a seed stream of their own, without any question in `exclude`
+    (the normalized questions a run trained on)."""
     from r1kit.data import generate
 
-    return generate(task, levels, count, seed + EVAL_SEED_OFFSET)
+    return generate(task, levels, count, seed + EVAL_SEED_OFFSET, exclude=exclude)
 
 
 EVAL_SEED_OFFSET = 2_000_029

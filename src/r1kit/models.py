@@ -10,7 +10,7 @@ import copy
 import json
 import os
 import shutil
-import tempfile
+import uuid
 import warnings
 from pathlib import Path
 from typing import Any
@@ -40,15 +40,16 @@ PAD, BOS, EOS, UNK = "<|pad|>", "<|bos|>", "<|eos|>", "<|unk|>"
 SPECIAL_TOKENS = [PAD, BOS, EOS, UNK]  # ids 0..3, in this order
 ASCII = "".join(chr(i) for i in range(128))  # all of ASCII, so any ASCII text round-trips
 
-# Role markers as plain text. The assistant turn ends with EOS, so a model trained on
-# conversations learns when to stop; {% generation %} marks the tokens that
-# `assistant_only_loss` / `return_assistant_tokens_mask` train on.
+# Role markers as plain text: "user: 12+3\nassistant: 15<|eos|>". The assistant turn ends
+# with EOS and nothing after it, so TRL's prompt/completion split trains exactly
+# "15<|eos|>" and the model learns when to stop; {% generation %} marks the same tokens
+# for `assistant_only_loss` / `return_assistant_tokens_mask`.
 CHAT_TEMPLATE = (
     "{%- for message in messages -%}"
     "{%- if message['role'] == 'assistant' -%}"
-    "{{ 'assistant: ' }}{% generation %}{{ message['content'] + eos_token }}{% endgeneration %}{{ '\n' }}"
+    "{{ 'assistant: ' }}{% generation %}{{ message['content'] + eos_token }}{% endgeneration %}"
     "{%- else -%}"
-    "{{ message['role'] + ': ' + message['content'] + '\n' }}"
+    "{{ message['role'] + ': ' + message['content'] + '\\n' }}"  # Jinja's escape, not a raw newline
     "{%- endif -%}"
     "{%- endfor -%}"
     "{%- if add_generation_prompt -%}{{ 'assistant: ' }}{%- endif -%}"
@@ -88,7 +89,7 @@ def build_char_tokenizer(extra_chars: str = "") -> PreTrainedTokenizerFast:
 #   tiny-1m   1,002,624   dense Qwen2, 5 x 128
 #   tiny-5m   4,758,784   dense Qwen2, 6 x 256
 #   tiny-moe  6,415,872   DeepSeek-V3 (MLA + MoE: 8 routed experts, top-2, 1 shared), 4 x 256;
-#                         about 3.3M active per token
+#                         about 2.9M active per token
 PRESETS: dict[str, dict[str, Any]] = {
     "tiny-1m": {
         "arch": "qwen2",
@@ -251,14 +252,15 @@ def save_model(model, tokenizer, out_dir, *, prompt_info: dict) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     if _is_peft(model):
         model = copy.deepcopy(model).merge_and_unload()
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"  # same filesystem, so rename is atomic
+    tmp.mkdir()  # (not mkdtemp: its 0700 mode would stick to the final dir)
     try:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         (tmp / PROMPT_INFO_FILE).write_text(json.dumps(prompt_info, indent=2, sort_keys=True) + "\n")
         if out.exists():  # rename() can't replace a non-empty dir: move the old one aside first
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-            os.replace(out, old / out.name)
+            old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
+            os.replace(out, old)
             os.replace(tmp, out)
             shutil.rmtree(old, ignore_errors=True)
         else:

@@ -1,0 +1,145 @@
+"""The cost ledger: what every stage attempt really cost, including attempts that were killed.
+
+Each attempt writes `ledger/<stage>-<attempt>.json` at start, every few seconds while it runs,
+and at the end, so a run that is interrupted and resumed still accounts for the lost work.
+FLOPs are the usual estimates: 6·N·T for training tokens, 2·N·T for generated/scored tokens.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+HEARTBEAT_S = 5.0
+
+
+def rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:  # not Linux: the process-wide peak is the best we have
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+@dataclass
+class Attempt:
+    stage: str
+    kind: str
+    attempt: str
+    parameters: int = 0
+    status: str = "running"  # running | done | failed (a killed attempt stays "running")
+    started: float = field(default_factory=time.time)
+    wall_s: float = 0.0
+    cpu_s: float = 0.0
+    train_tokens: int = 0
+    generated_tokens: int = 0  # tokens produced or scored by forward passes only
+    peak_memory_bytes: int = 0
+    gpu_peak_memory_bytes: int = 0
+
+    @property
+    def flops(self) -> float:
+        return 6.0 * self.parameters * self.train_tokens + 2.0 * self.parameters * self.generated_tokens
+
+    def row(self) -> dict[str, Any]:
+        return {**asdict(self), "flops": self.flops}
+
+
+class Meter:
+    """`with Meter(run_dir, "sft", "sft") as meter: ...; meter.add(train_tokens=...)`"""
+
+    def __init__(self, run_dir: str | Path, stage: str, kind: str, parameters: int = 0):
+        self.path_dir = Path(run_dir) / "ledger"
+        self.attempt = Attempt(stage=stage, kind=kind, attempt=uuid.uuid4().hex[:8], parameters=parameters)
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+
+    @property
+    def path(self) -> Path:
+        return self.path_dir / f"{self.attempt.stage}-{self.attempt.attempt}.json"
+
+    def add(self, *, train_tokens: int = 0, generated_tokens: int = 0, parameters: int | None = None) -> None:
+        with self._lock:
+            self.attempt.train_tokens += int(train_tokens)
+            self.attempt.generated_tokens += int(generated_tokens)
+            if parameters:
+                self.attempt.parameters = int(parameters)
+
+    def __enter__(self) -> Meter:
+        self.path_dir.mkdir(parents=True, exist_ok=True)
+        self._wall0, self._cpu0 = time.perf_counter(), time.process_time()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+        self._write()
+        return self
+
+    def __exit__(self, kind, error, traceback) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.attempt.status = "done" if error is None else "failed"
+        self._write()
+
+    def _watch(self) -> None:
+        last_write = time.perf_counter()
+        while not self._stop.wait(0.25):
+            self._sample()
+            if time.perf_counter() - last_write > HEARTBEAT_S:
+                self._write()
+                last_write = time.perf_counter()
+
+    def _sample(self) -> None:
+        with self._lock:
+            self.attempt.peak_memory_bytes = max(self.attempt.peak_memory_bytes, rss_bytes())
+            self.attempt.wall_s = time.perf_counter() - self._wall0
+            self.attempt.cpu_s = time.process_time() - self._cpu0
+            try:
+                import torch
+
+                if torch.cuda.is_available():
+                    self.attempt.gpu_peak_memory_bytes = max(self.attempt.gpu_peak_memory_bytes,
+                                                             torch.cuda.max_memory_allocated())
+            except ImportError:  # pragma: no cover
+                pass
+
+    def _write(self) -> None:
+        self._sample()
+        with self._lock:
+            row = self.attempt.row()
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(row, indent=1))
+        os.replace(tmp, self.path)
+
+
+SUMMED = ("wall_s", "cpu_s", "train_tokens", "generated_tokens", "flops")
+
+
+def read(run_dir: str | Path) -> dict[str, Any]:
+    """Every attempt's row, per-stage sums, and totals: `all` counts every attempt ever made
+    (killed and failed ones too); `final` counts only each stage's successful attempt."""
+    rows = []
+    for path in sorted((Path(run_dir) / "ledger").glob("*.json")):
+        try:
+            rows.append(json.loads(path.read_text()))
+        except (OSError, json.JSONDecodeError):
+            continue
+    rows.sort(key=lambda r: r["started"])
+    stages: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        stage = stages.setdefault(row["stage"], {"stage": row["stage"], "kind": row["kind"], "attempts": 0,
+                                                 "peak_memory_bytes": 0, **{k: 0 for k in SUMMED}})
+        stage["attempts"] += 1
+        stage["peak_memory_bytes"] = max(stage["peak_memory_bytes"], row["peak_memory_bytes"])
+        for key in SUMMED:
+            stage[key] += row[key]
+
+    def total(selected: list[dict[str, Any]]) -> dict[str, Any]:
+        return {key: sum(r[key] for r in selected) for key in SUMMED}
+
+    final = [r for r in rows if r["status"] == "done"]
+    return {"attempts": rows, "stages": list(stages.values()), "total_all": total(rows), "total_final": total(final)}

@@ -1,0 +1,161 @@
+"""Recipes → stages → one run directory.
+
+    runs/quickstart/
+      manifest.json            resolved recipe, seed, package versions
+      stages/<name>/           data/, checkpoints/, model/, metrics.jsonl, done.json
+      ledger/                  one JSON per stage attempt (cost, even for killed attempts)
+      results.json             evals, retention, ledger; rewritten after every stage
+      report.md, report.html
+
+Re-running the same command resumes: finished stages are skipped (unless their resolved
+config changed, which reruns them and everything after), and an interrupted training stage
+continues from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from r1kit import ledger
+from r1kit.errors import R1kitError
+from r1kit.recipe import Recipe
+from r1kit.tasks.base import normalize_question
+
+TINY_WORLD_CACHE = Path(os.environ.get("R1KIT_CACHE", Path.home() / ".cache" / "r1kit"))
+
+
+def stage_hash(recipe: Recipe, stage) -> str:
+    """What a stage's output depends on: its own config, the recipe-wide settings it reads,
+    and the stages it reads from (through their hashes)."""
+    upstream = [stage_hash(recipe, recipe.stage(s)) for s in _sources(stage) if s != "model"]
+    payload = {"stage": stage.model_dump(by_alias=True, mode="json"), "seed": recipe.seed, "task": recipe.task,
+               "style": recipe.style, "chat": recipe.chat, "model": recipe.model.model_dump(mode="json"),
+               "upstream": upstream}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _sources(stage) -> list[str]:
+    if hasattr(stage, "from_"):
+        return [stage.from_]
+    return list(getattr(stage, "models", []))
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Atomic: a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def package_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version(), "platform": platform.platform()}
+    for name in ("r1kit", "torch", "transformers", "trl", "datasets", "accelerate", "peft", "tokenizers"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+class Run:
+    def __init__(self, recipe: Recipe, out: str | Path, *, console=None):
+        from rich.console import Console
+
+        self.recipe = recipe
+        self.dir = Path(out)
+        self.console = console or Console(stderr=True)
+
+    # ------------------------------------------------------------ layout
+
+    def stage_dir(self, name: str) -> Path:
+        return self.dir / "stages" / name
+
+    def model_path(self, name: str) -> str:
+        """Where the model called `name` lives: a stage's output, or the recipe's own model."""
+        if name == "model":
+            if self.recipe.model.path is None:
+                raise R1kitError("'model' is a tiny preset with no weights yet; read from a pretrain stage instead")
+            return self.recipe.model.path
+        return str(self.stage_dir(name) / "model")
+
+    def done(self, stage) -> bool:
+        marker = self.stage_dir(stage.name) / "done.json"
+        return marker.is_file() and json.loads(marker.read_text()).get("hash") == stage_hash(self.recipe, stage)
+
+    # ------------------------------------------------------------ running
+
+    def execute(self) -> dict[str, Any]:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        write_json(self.dir / "manifest.json", {
+            "recipe": self.recipe.model_dump(by_alias=True, mode="json"), "seed": self.recipe.seed,
+            "versions": package_versions(), "command": sys.argv, "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "stage_hashes": {s.name: stage_hash(self.recipe, s) for s in self.recipe.stages},
+        })
+        rerun = False
+        for stage in self.recipe.stages:
+            if not rerun and self.done(stage):
+                self.console.print(f"[dim]✓ {stage.name} ({stage.kind}) already done, skipped[/dim]")
+                continue
+            if (self.stage_dir(stage.name) / "done.json").exists():  # finished, but with another config
+                shutil.rmtree(self.stage_dir(stage.name))
+            rerun = True
+            self.console.rule(f"{stage.name} ({stage.kind})")
+            self.run_stage(stage)
+            write_json(self.stage_dir(stage.name) / "done.json", {"hash": stage_hash(self.recipe, stage),
+                                                                    "finished": time.time()})
+            self.write_results()
+        return self.write_results()
+
+    def run_stage(self, stage) -> None:
+        from r1kit import stages
+
+        runner = getattr(stages, f"run_{stage.kind}")
+        with ledger.Meter(self.dir, stage.name, stage.kind) as meter:
+            runner(self, stage, meter)
+
+    # ------------------------------------------------------------ results
+
+    def results(self) -> dict[str, Any]:
+        evals, retention, details = [], [], {}
+        for stage in self.recipe.stages:
+            path = self.stage_dir(stage.name) / "eval.json"
+            if stage.kind == "eval" and path.exists():
+                data = json.loads(path.read_text())
+                evals.extend(data["rows"])
+                retention.extend(data.get("retention", []))
+                details[stage.name] = data["models"]
+        curves = {}
+        for stage in self.recipe.stages:
+            if stage.kind in ("pretrain", "sft", "grpo"):
+                from r1kit.train.common import read_metrics
+
+                curves[stage.name] = read_metrics(self.stage_dir(stage.name) / "metrics.jsonl")
+        return {"recipe": self.recipe.name, "evals": evals, "retention": retention, "eval_details": details,
+                "curves": curves, "ledger": ledger.read(self.dir)}
+
+    def write_results(self) -> dict[str, Any]:
+        results = self.results()
+        write_json(self.dir / "results.json", results)
+        return results
+
+    def training_questions(self) -> set[str]:
+        """Every question any training stage of this run has seen (for held-out evaluation)."""
+        from datasets import load_from_disk
+
+        seen: set[str] = set()
+        for stage in self.recipe.stages:
+            data_dir = self.stage_dir(stage.name) / "data"
+            if stage.kind in ("pretrain", "sft", "grpo") and data_dir.exists():
+                seen.update(normalize_question(q) for q in load_from_disk(str(data_dir))["question"])
+        return seen

@@ -1,0 +1,187 @@
+"""The report: `report.md` and a self-contained `report.html` (plots inlined as PNG) from a
+run directory's `results.json`: what each stage bought, what it cost, what was lost."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def _flops(x: float) -> str:
+    for unit, size in (("PFLOP", 1e15), ("TFLOP", 1e12), ("GFLOP", 1e9), ("MFLOP", 1e6)):
+        if x >= size:
+            return f"{x / size:.2f} {unit}"
+    return f"{x:.0f} FLOP"
+
+
+def accuracy_table(evals: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    models = list(dict.fromkeys(r["model"] for r in evals))
+    levels = list(dict.fromkeys(str(r["level"]) for r in evals))
+    by = {(r["model"], str(r["level"])): r for r in evals}
+    header = ["model", *[f"level {lv}" if lv != "all" else "all" for lv in levels]]
+    rows = []
+    for model in models:
+        cells = [model]
+        for level in levels:
+            r = by.get((model, level))
+            cells.append(f"{_pct(r['accuracy'])} [{_pct(r['ci95'][0])}, {_pct(r['ci95'][1])}] (n={r['n']})" if r else "")
+        rows.append(cells)
+    return header, rows
+
+
+def retention_table(retention: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    models = list(dict.fromkeys(r["model"] for r in retention))
+    skills = list(dict.fromkeys(r["skill"] for r in retention))
+    by = {(r["model"], r["skill"]): r for r in retention}
+    return ["model", *skills], [[m, *[_pct(by[(m, s)]["accuracy"]) if (m, s) in by else "" for s in skills]] for m in models]
+
+
+def ledger_table(ledger: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    header = ["stage", "kind", "attempts", "wall s", "CPU s", "train tokens", "generated tokens", "FLOPs (est.)", "peak RSS"]
+    rows = [[s["stage"], s["kind"], str(s["attempts"]), f"{s['wall_s']:.1f}", f"{s['cpu_s']:.1f}", f"{s['train_tokens']:,}",
+             f"{s['generated_tokens']:,}", _flops(s["flops"]), f"{s['peak_memory_bytes'] / 2**20:.0f} MiB"]
+            for s in ledger.get("stages", [])]
+    for label, key in (("total, every attempt", "total_all"), ("total, final attempts only", "total_final")):
+        t = ledger.get(key) or {}
+        if t:
+            rows.append([label, "", "", f"{t['wall_s']:.1f}", f"{t['cpu_s']:.1f}", f"{t['train_tokens']:,}",
+                         f"{t['generated_tokens']:,}", _flops(t["flops"]), ""])
+    return header, rows
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def html_table(header: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+# ---------------------------------------------------------------- plots
+
+
+def _png(fig) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def plot_accuracy(evals: list[dict[str, Any]]):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in evals if r["level"] != "all"]
+    if not rows:
+        return None
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    levels = sorted({int(r["level"]) for r in rows})
+    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    width = 0.8 / len(models)
+    for i, model in enumerate(models):
+        by = {int(r["level"]): r for r in rows if r["model"] == model}
+        xs = [lv + (i - (len(models) - 1) / 2) * width for lv in levels if lv in by]
+        ys = [by[lv]["accuracy"] for lv in levels if lv in by]
+        err = [[by[lv]["accuracy"] - by[lv]["ci95"][0] for lv in levels if lv in by],
+               [by[lv]["ci95"][1] - by[lv]["accuracy"] for lv in levels if lv in by]]
+        ax.bar(xs, ys, width, yerr=err, capsize=2, label=model)
+    ax.set_xticks(levels, [f"L{lv}" for lv in levels])
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("held-out accuracy (greedy)")
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    return fig
+
+
+def plot_curves(curves: dict[str, list[dict[str, Any]]]):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    series = []
+    for stage, rows in curves.items():
+        reward = [(r["step"], r["reward"]) for r in rows if "reward" in r]
+        if reward:
+            series.append((f"{stage}: mean reward", reward))
+        loss = [(r["step"], r["loss"]) for r in rows if "loss" in r and "reward" not in r]
+        if loss and not reward:
+            series.append((f"{stage}: loss", loss))
+    if not series:
+        return None
+    fig, axes = plt.subplots(1, len(series), figsize=(3.4 * len(series), 2.8), squeeze=False)
+    for ax, (label, points) in zip(axes[0], series):
+        ax.plot([p[0] for p in points], [p[1] for p in points])
+        ax.set_title(label, fontsize=9)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------- writing
+
+_CSS = ("body{font-family:system-ui,sans-serif;max-width:70rem;margin:2rem auto;padding:0 1rem;color:#222}"
+        "table{border-collapse:collapse;margin:1rem 0}td,th{border:1px solid #ccc;padding:.3rem .6rem;text-align:right}"
+        "td:first-child,th:first-child{text-align:left}img{max-width:100%}pre{background:#f6f6f6;padding:.6rem}")
+
+
+def write_report(run_dir: str | Path) -> tuple[Path, Path]:
+    run_dir = Path(run_dir)
+    results = json.loads((run_dir / "results.json").read_text())
+    sections: list[tuple[str, tuple[list[str], list[list[str]]] | None, Any]] = []
+    if results.get("evals"):
+        sections.append(("Held-out accuracy by level (greedy pass@1, 95% Wilson interval)",
+                         accuracy_table(results["evals"]), plot_accuracy(results["evals"])))
+    if results.get("retention"):
+        sections.append(("Retention of the base model's other skills", retention_table(results["retention"]), None))
+    curves = results.get("curves") or {}
+    if any(curves.values()):
+        sections.append(("Training curves", None, plot_curves(curves)))
+    sections.append(("Cost ledger (every attempt, including interrupted ones)", ledger_table(results.get("ledger", {})), None))
+    samples = _samples(results)
+
+    title = f"r1kit report: {results.get('recipe', run_dir.name)}"
+    md, body = [f"# {title}", ""], [f"<h1>{html.escape(title)}</h1>"]
+    for i, (heading, table, fig) in enumerate(sections):
+        md += [f"## {heading}", ""]
+        body.append(f"<h2>{html.escape(heading)}</h2>")
+        if table:
+            md += [markdown_table(*table), ""]
+            body.append(html_table(*table))
+        if fig is not None:
+            image = _png(fig)
+            (run_dir / f"plot{i}.png").write_bytes(base64.b64decode(image))
+            md += [f"![{heading}](plot{i}.png)", ""]
+            body.append(f'<img alt="{html.escape(heading)}" src="data:image/png;base64,{image}">')
+    if samples:
+        md += ["## Sample completions", "", "```", *samples, "```", ""]
+        body.append("<h2>Sample completions</h2><pre>" + html.escape("\n".join(samples)) + "</pre>")
+    md_path, html_path = run_dir / "report.md", run_dir / "report.html"
+    md_path.write_text("\n".join(md))
+    html_path.write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+                         f"<style>{_CSS}</style></head><body>{''.join(body)}</body></html>")
+    return md_path, html_path
+
+
+def _samples(results: dict[str, Any], per_model: int = 3) -> list[str]:
+    lines = []
+    for stage, models in (results.get("eval_details") or {}).items():
+        for name, detail in models.items():
+            for s in detail.get("samples", [])[:per_model]:
+                mark = "ok " if s["correct"] else "bad"
+                lines.append(f"[{name}] {mark} {s['question']} = {s['answer']}  ->  {s['completion'][:160]!r}")
+    return lines

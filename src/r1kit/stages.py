@@ -1,0 +1,213 @@
+"""One function per stage kind: `run_<kind>(run, stage, meter)`. Each reads its inputs from
+the run directory, writes its outputs there, and tells the meter what it processed."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from r1kit import data as data_mod
+from r1kit.pipeline import TINY_WORLD_CACHE, Run, write_json
+
+# ---------------------------------------------------------------- data
+
+
+def stage_data(run: Run, stage, *, style: str | None = None, drop: tuple[str, ...] = ()):
+    """The stage's training rows, built once (seeded) and kept in `stages/<name>/data`."""
+    from datasets import concatenate_datasets, load_from_disk
+
+    path = run.stage_dir(stage.name) / "data"
+    if path.exists():
+        return load_from_disk(str(path))
+    spec, recipe = stage.data, run.recipe
+    style = style or spec.style or recipe.style
+    task = spec.task or recipe.task
+    skill_rows = round(spec.count * spec.skills)
+    built = data_mod.build(task, spec.levels, spec.count - skill_rows + 1, style=style, seed=recipe.seed,
+                           conversational=recipe.chat, fine_steps=spec.fine_steps) if task == "arithmetic" else \
+        data_mod.build(task, spec.levels, spec.count - skill_rows + 1, style=style, seed=recipe.seed,
+                       conversational=recipe.chat)
+    dataset = built["train"]  # the 1 extra row went to `test`, which training never reads
+    if skill_rows:
+        from r1kit.tasks.skills import SKILLS
+
+        parts = [data_mod.build(skill, [1, 2, 3], skill_rows // len(SKILLS) + 2, style=style, seed=recipe.seed)["train"]
+                 for skill in SKILLS]
+        dataset = concatenate_datasets([dataset, *parts]).shuffle(seed=recipe.seed)
+    dataset = dataset.remove_columns([c for c in drop if c in dataset.column_names])
+    dataset.save_to_disk(str(path))
+    return dataset
+
+
+def _tokens_hook(meter, key: str = "train_tokens"):
+    """Ledger tokens from TRL's running `num_tokens` log."""
+    state = {"seen": 0}
+
+    def hook(row: dict[str, Any]) -> None:
+        if "num_tokens" in row:
+            meter.add(**{key: int(row["num_tokens"]) - state["seen"]})
+            state["seen"] = int(row["num_tokens"])
+
+    return hook
+
+
+# ---------------------------------------------------------------- stages
+
+
+def run_pretrain(run: Run, stage, meter) -> None:
+    """The tiny world's base model: a char tokenizer and a preset model, trained as a plain LM
+    on answer-only arithmetic plus the retention skills. Cached on disk by its config."""
+    from r1kit.models import build_char_tokenizer, build_tiny_model, count_parameters, save_model
+    from r1kit.train import train_sft
+
+    recipe, out = run.recipe, run.stage_dir(stage.name) / "model"
+    key = hashlib.sha256(json.dumps({"preset": recipe.model.preset, "stage": stage.model_dump(mode="json", exclude={"name"}),
+                                     "seed": recipe.seed, "format": 1}, sort_keys=True).encode()).hexdigest()[:16]
+    cached = TINY_WORLD_CACHE / "base" / key
+    if (cached / "config.json").is_file():
+        run.console.print(f"using the cached base model {cached}")
+        shutil.copytree(cached, out, dirs_exist_ok=True)
+        for name in ("metrics.jsonl", "ledger.json"):
+            if (cached / name).exists():
+                shutil.copy(cached / name, run.stage_dir(stage.name) / name)
+        return
+    tokenizer = build_char_tokenizer()
+    model = build_tiny_model(recipe.model.preset, tokenizer, seed=recipe.seed)
+    meter.add(parameters=count_parameters(model))
+    dataset = stage_data(run, stage, style=stage.data.style or "answer")
+    metrics = run.stage_dir(stage.name) / "metrics.jsonl"
+    trainer = train_sft(model, tokenizer, dataset, output_dir=run.stage_dir(stage.name) / "checkpoints",
+                        train=stage.train, seed=recipe.seed, completion_only=False, metrics_path=metrics,
+                        on_log=_tokens_hook(meter))
+    save_model(trainer.model, tokenizer, out, prompt_info={"style": "answer", "chat": False})
+    shutil.copytree(out, cached, dirs_exist_ok=True)
+    shutil.copy(metrics, cached / "metrics.jsonl")
+
+
+def run_sft(run: Run, stage, meter) -> None:
+    from r1kit.models import apply_lora, count_parameters, load_model, save_model
+    from r1kit.train import train_sft
+
+    recipe = run.recipe
+    model, tokenizer = load_model(run.model_path(stage.from_), dtype=recipe.model.dtype)
+    meter.add(parameters=count_parameters(model))
+    if recipe.model.lora:
+        model = apply_lora(model, **recipe.model.lora)
+    style = stage.data.style or recipe.style
+    dataset = stage_data(run, stage, style=style)
+    trainer = train_sft(model, tokenizer, dataset, output_dir=run.stage_dir(stage.name) / "checkpoints",
+                        train=stage.train, seed=recipe.seed, metrics_path=run.stage_dir(stage.name) / "metrics.jsonl",
+                        on_log=_tokens_hook(meter))
+    save_model(trainer.model, tokenizer, run.stage_dir(stage.name) / "model",
+               prompt_info={"style": style, "chat": recipe.chat})
+
+
+def run_grpo(run: Run, stage, meter) -> None:
+    from r1kit.models import apply_lora, count_parameters, load_model, read_prompt_info, save_model
+    from r1kit.train import train_grpo
+
+    recipe = run.recipe
+    source = run.model_path(stage.from_)
+    model, tokenizer = load_model(source, dtype=recipe.model.dtype)
+    meter.add(parameters=count_parameters(model))
+    info = read_prompt_info(source) or {}
+    style = stage.data.style or (info.get("style") if info.get("style") not in (None, "answer") else None) or recipe.style
+    dataset = stage_data(run, stage, style=style, drop=("completion",))
+    if recipe.model.lora:
+        model = apply_lora(model, **recipe.model.lora)
+    # With beta > 0 TRL rebuilds the reference model from the path, so hand it the path.
+    target = source if stage.train.get("beta", 0.0) and not recipe.model.lora else model
+    trainer = train_grpo(target, tokenizer, dataset, output_dir=run.stage_dir(stage.name) / "checkpoints",
+                         rewards=stage.rewards, train=stage.train, seed=recipe.seed,
+                         metrics_path=run.stage_dir(stage.name) / "metrics.jsonl",
+                         on_log=_tokens_hook(meter, "generated_tokens"))
+    # GRPO's tokens are generated (2N per token) and then trained on (6N per token).
+    meter.add(train_tokens=meter.attempt.generated_tokens)
+    save_model(trainer.model, tokenizer, run.stage_dir(stage.name) / "model",
+               prompt_info={"style": style, "chat": recipe.chat})
+
+
+def run_eval(run: Run, stage, meter) -> None:
+    from rich.progress import Progress
+
+    from r1kit.evaluate import GenerationSettings, PromptFormat, evaluate_model, problems_from_jsonl, problems_from_task
+    from r1kit.models import count_parameters, load_model
+
+    recipe = run.recipe
+    if stage.jsonl:
+        problems = problems_from_jsonl(stage.jsonl, default_task=stage.data.task or recipe.task)
+    else:
+        problems = problems_from_task(stage.data.task or recipe.task, stage.data.levels, stage.data.count,
+                                      recipe.seed, exclude=run.training_questions())
+    retention = retention_problems(recipe.seed) if stage.retention and recipe.model.preset else []
+    settings = GenerationSettings(max_new_tokens=stage.max_new_tokens, batch_size=stage.batch_size)
+    rows, retention_rows, models = [], [], {}
+    with Progress(console=run.console, transient=True) as progress:
+        for name in stage.models:
+            path = run.model_path(name)
+            model, tokenizer = load_model(path, dtype=recipe.model.dtype)
+            fmt = PromptFormat.for_model(path, tokenizer)
+            task_bar = progress.add_task(f"eval {name}", total=len(problems) + len(retention))
+            step = lambda n: progress.advance(task_bar, n)  # noqa: E731
+            result = evaluate_model(model, tokenizer, problems, name=name, prompt_format=fmt, k=stage.k,
+                                    settings=settings, progress=step)
+            meter.add(generated_tokens=result.generated_tokens + result.prompt_tokens, parameters=count_parameters(model))
+            summary = result.as_dict()
+            models[name] = {**summary, "samples": result.samples}
+            rows.extend({"model": name, "level": int(level), **{k: v for k, v in s.items()}}
+                        for level, s in summary["by_level"].items())
+            rows.append({"model": name, "level": "all", **{k: v for k, v in summary.items() if k not in ("model", "by_level", "by_task")}})
+            if retention:
+                kept = evaluate_model(model, tokenizer, retention, name=name, prompt_format=fmt, settings=settings, progress=step)
+                meter.add(generated_tokens=kept.generated_tokens + kept.prompt_tokens)
+                retention_rows.extend({"model": name, "skill": task, **s}
+                                      for task, s in kept.as_dict().get("by_task", {}).items())
+    write_json(run.stage_dir(stage.name) / "eval.json", {"rows": rows, "retention": retention_rows, "models": models})
+    show_table(run, rows, retention_rows)
+
+
+def retention_problems(seed: int, per_skill: int = 60):
+    from r1kit.evaluate import problems_from_task
+    from r1kit.tasks.skills import SKILLS
+
+    return [p for skill in SKILLS for p in problems_from_task(skill, [1, 2, 3], per_skill, seed)]
+
+
+def show_table(run: Run, rows: list[dict], retention_rows: list[dict]) -> None:
+    from rich.table import Table
+
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    levels = list(dict.fromkeys(str(r["level"]) for r in rows))
+    table = Table(title="held-out accuracy (greedy) [95% CI]")
+    table.add_column("model")
+    for level in levels:
+        table.add_column(f"L{level}" if level != "all" else "all", justify="right")
+    by = {(r["model"], str(r["level"])): r for r in rows}
+    for model in models:
+        cells = []
+        for level in levels:
+            r = by.get((model, level))
+            cells.append(f"{r['accuracy']:.0%} [{r['ci95'][0]:.0%}-{r['ci95'][1]:.0%}]" if r else "")
+        table.add_row(model, *cells)
+    run.console.print(table)
+    if retention_rows:
+        skills = list(dict.fromkeys(r["skill"] for r in retention_rows))
+        keep = Table(title="retention of the base model's other skills")
+        keep.add_column("model")
+        for skill in skills:
+            keep.add_column(skill, justify="right")
+        by = {(r["model"], r["skill"]): r for r in retention_rows}
+        for model in models:
+            keep.add_row(model, *[f"{by[(model, s)]['accuracy']:.0%}" if (model, s) in by else "" for s in skills])
+        run.console.print(keep)
+
+
+def run_report(run: Run, stage, meter) -> None:
+    from r1kit.report import write_report
+
+    run.write_results()
+    paths = write_report(run.dir)
+    run.console.print(f"report: {paths[0]} and {paths[1]}")

@@ -1,0 +1,47 @@
+"""GRPO through TRL's GRPOTrainer, with r1kit's verifier rewards by name and weight."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from r1kit import rewards as reward_registry
+from r1kit.train.common import MetricsLog, base_args, last_checkpoint
+
+GRPO_DEFAULTS: dict[str, Any] = {
+    "learning_rate": 5e-5,
+    "lr_scheduler_type": "constant_with_warmup",
+    "warmup_steps": 0,
+    "per_device_train_batch_size": 64,
+    "num_generations": 8,
+    "max_completion_length": 96,
+    "temperature": 1.0,
+    "beta": 0.0,
+    "logging_steps": 5,
+    "save_steps": 50,
+}
+
+
+def grpo_config(output_dir: Path, train: dict[str, Any], *, seed: int = 0, reward_weights: list[float] | None = None):
+    from trl import GRPOConfig
+
+    args = {**base_args(output_dir, seed), **GRPO_DEFAULTS, **train}
+    if reward_weights is not None and "reward_weights" not in train:
+        args["reward_weights"] = reward_weights
+    return GRPOConfig(**args)
+
+
+def train_grpo(model, tokenizer, dataset, *, output_dir: Path, rewards: dict[str, Any], train: dict[str, Any],
+               seed: int = 0, metrics_path: Path | None = None, on_log: Any = None, peft_config: Any = None,
+               callbacks: list | None = None):
+    """`model` may be a model object or a path; with `beta > 0` TRL builds the reference model
+    from the model's `config._name_or_path`, so pass a saved directory then."""
+    from trl import GRPOTrainer
+
+    functions, weights = reward_registry.build(rewards)
+    args = grpo_config(output_dir, train, seed=seed, reward_weights=weights)
+    log = MetricsLog(metrics_path or Path(output_dir) / "metrics.jsonl", on_log)
+    trainer = GRPOTrainer(model=model, reward_funcs=functions, args=args, train_dataset=dataset,
+                          processing_class=tokenizer, callbacks=[log, *(callbacks or [])], peft_config=peft_config)
+    trainer.train(resume_from_checkpoint=last_checkpoint(output_dir))
+    return trainer

@@ -43,9 +43,12 @@ def main() -> None:
     ours = accuracy_reward(texts, answer=answers)
     ours_s = time.perf_counter() - start
 
+    # math-verify gets the answer block's text: given the whole completion it extracts numbers
+    # from the <think> block too (it judged `4 = 4 … <answer>5</answer>` right for gold 4).
+    slots = [t[t.rindex("<answer>") + 8:t.rindex("</answer>")] for t in texts]
     start = time.perf_counter()
     gold = [parse(a) for a in answers]
-    theirs = [float(verify(g, parse(t))) for g, t in zip(gold, texts)]
+    theirs = [float(verify(g, parse(slot))) for g, slot in zip(gold, slots)]
     theirs_s = time.perf_counter() - start
 
     agree = sum(a == b for a, b in zip(ours, theirs))

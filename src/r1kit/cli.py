@@ -97,9 +97,15 @@ def _run_recipe(path: str, overrides: list[str], out: Optional[str], smoke: bool
     loaded = recipes.load(path, overrides, smoke=smoke)
     quiet_libraries()
     start = time.perf_counter()
+    from r1kit.stages import print_summary
+
     run = Run(loaded, out or f"runs/{loaded.name}{'-smoke' if smoke else ''}", console=console)
-    run.execute()
-    console.print(f"done in {time.perf_counter() - start:.0f} s; results in {run.dir / 'results.json'}")
+    results = run.execute()
+    console.rule("summary")
+    print_summary(console, results)
+    reports = [p for p in (run.dir / "report.html", run.dir / "report.md") if p.exists()]
+    console.print(f"done in {time.perf_counter() - start:.0f} s; results in {run.dir / 'results.json'}"
+                  + (f"; report: {reports[0]}" if reports else ""))
 
 
 @app.command("eval")
@@ -138,13 +144,7 @@ def eval_(
     summary = result.as_dict()
     rows = [{"model": summary["model"], "level": level, **s} for level, s in summary["by_level"].items()]
     rows.append({"model": summary["model"], "level": "all", **{k_: v for k_, v in summary.items() if k_ not in ("model", "by_level", "by_task")}})
-
-    class _Show:  # show_table wants something with a console
-        pass
-
-    shower = _Show()
-    shower.console = console
-    show_table(shower, rows, [])
+    show_table(console, rows, [])
     if out_file:
         from r1kit.pipeline import write_json
 
@@ -162,6 +162,7 @@ def quiet_libraries() -> None:
 
     datasets.disable_progress_bars()
     hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()  # "Loading weights" / "Writing model shards" bars; training bars stay
     logging.getLogger("trl").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", category=UserWarning)
     warnings.filterwarnings("ignore", category=FutureWarning)

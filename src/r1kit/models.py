@@ -26,10 +26,12 @@ from transformers import (
     Qwen2Config,
 )
 
+from r1kit.errors import R1kitError
+
 PROMPT_INFO_FILE = "r1kit.json"
 
 
-class ModelNotFoundError(Exception):
+class ModelNotFoundError(R1kitError):
     """A model path or hub id that cannot be loaded; the message names the fix."""
 
 

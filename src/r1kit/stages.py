@@ -26,11 +26,10 @@ def stage_data(run: Run, stage, *, style: str | None = None, drop: tuple[str, ..
     style = style or spec.style or recipe.style
     task = spec.task or recipe.task
     skill_rows = round(spec.count * spec.skills)
+    options = {"fine_steps": True} if spec.fine_steps else {}  # only the arithmetic compiler has it
     built = data_mod.build(task, spec.levels, spec.count - skill_rows + 1, style=style, seed=recipe.seed,
-                           conversational=recipe.chat, fine_steps=spec.fine_steps) if task == "arithmetic" else \
-        data_mod.build(task, spec.levels, spec.count - skill_rows + 1, style=style, seed=recipe.seed,
-                       conversational=recipe.chat)
-    dataset = built["train"]  # the 1 extra row went to `test`, which training never reads
+                           test_fraction=1 / (spec.count - skill_rows + 1), conversational=recipe.chat, **options)
+    dataset = built["train"]  # one row went to `test`, which training never reads
     if skill_rows:
         from r1kit.tasks.skills import SKILLS
 
@@ -166,7 +165,7 @@ def run_eval(run: Run, stage, meter) -> None:
                 retention_rows.extend({"model": name, "skill": task, **s}
                                       for task, s in kept.as_dict().get("by_task", {}).items())
     write_json(run.stage_dir(stage.name) / "eval.json", {"rows": rows, "retention": retention_rows, "models": models})
-    show_table(run, rows, retention_rows)
+    show_table(run.console, rows, retention_rows)
 
 
 def retention_problems(seed: int, per_skill: int = 60):
@@ -176,7 +175,7 @@ def retention_problems(seed: int, per_skill: int = 60):
     return [p for skill in SKILLS for p in problems_from_task(skill, [1, 2, 3], per_skill, seed)]
 
 
-def show_table(run: Run, rows: list[dict], retention_rows: list[dict]) -> None:
+def show_table(console, rows: list[dict], retention_rows: list[dict]) -> None:
     from rich.table import Table
 
     models = list(dict.fromkeys(r["model"] for r in rows))
@@ -192,7 +191,7 @@ def show_table(run: Run, rows: list[dict], retention_rows: list[dict]) -> None:
             r = by.get((model, level))
             cells.append(f"{r['accuracy']:.0%} [{r['ci95'][0]:.0%}-{r['ci95'][1]:.0%}]" if r else "")
         table.add_row(model, *cells)
-    run.console.print(table)
+    console.print(table)
     if retention_rows:
         skills = list(dict.fromkeys(r["skill"] for r in retention_rows))
         keep = Table(title="retention of the base model's other skills")
@@ -202,7 +201,16 @@ def show_table(run: Run, rows: list[dict], retention_rows: list[dict]) -> None:
         by = {(r["model"], r["skill"]): r for r in retention_rows}
         for model in models:
             keep.add_row(model, *[f"{by[(model, s)]['accuracy']:.0%}" if (model, s) in by else "" for s in skills])
-        run.console.print(keep)
+        console.print(keep)
+
+
+def print_summary(console, results: dict[str, Any]) -> None:
+    """The one screen a user reads at the end: accuracy, retention, and what it all cost."""
+    if results.get("evals"):
+        show_table(console, results["evals"], results.get("retention", []))
+    totals = results["ledger"]["total_all"]
+    console.print(f"cost of everything run: {totals['wall_s']:.0f} s wall, {totals['cpu_s']:.0f} s CPU, "
+                  f"{totals['train_tokens']:,} training tokens, {totals['flops'] / 1e12:.2f} TFLOP (est.)")
 
 
 def run_report(run: Run, stage, meter) -> None:

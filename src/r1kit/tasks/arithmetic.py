@@ -33,7 +33,7 @@ class Level:
 
 
 LEVELS: dict[int, Level] = {
-    1: Level(terms=(2, 2), max_value=99, ops="+-"),
+    1: Level(terms=(2, 2), max_value=50, ops="+-"),
     2: Level(terms=(3, 3), max_value=20, ops="+-*"),
     3: Level(terms=(3, 4), max_value=20, ops="+-*", max_depth=1),
     4: Level(terms=(4, 5), max_value=50, ops="+-*/", max_depth=2, negatives=0.2),

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from transformers import TrainerCallback
+from transformers.trainer_callback import ProgressCallback
 
 
 def device_defaults() -> dict[str, Any]:
@@ -81,6 +82,25 @@ class MetricsLog(TrainerCallback):
             f.write(json.dumps(row) + "\n")
         if self.on_log_hook is not None:
             self.on_log_hook(row)
+
+
+class QuietProgress(ProgressCallback):
+    """The step progress bar, with the latest loss/reward in its postfix instead of a printed
+    dict every `logging_steps` (the full logs go to metrics.jsonl)."""
+
+    KEYS = ("loss", "reward", "learning_rate")
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if state.is_world_process_zero and self.training_bar is not None and logs:
+            shown = {k: f"{logs[k]:.4g}" for k in self.KEYS if isinstance(logs.get(k), (int, float))}
+            if shown:
+                self.training_bar.set_postfix(shown, refresh=False)
+
+
+def quiet_progress(trainer) -> None:
+    trainer.remove_callback(ProgressCallback)
+    if not trainer.args.disable_tqdm:
+        trainer.add_callback(QuietProgress)
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from r1kit import rewards as reward_registry
-from r1kit.train.common import MetricsLog, base_args, last_checkpoint
+from r1kit.train.common import MetricsLog, base_args, last_checkpoint, quiet_progress
 
 GRPO_DEFAULTS: dict[str, Any] = {
     "learning_rate": 5e-5,
@@ -43,5 +43,6 @@ def train_grpo(model, tokenizer, dataset, *, output_dir: Path, rewards: dict[str
     log = MetricsLog(metrics_path or Path(output_dir) / "metrics.jsonl", on_log)
     trainer = GRPOTrainer(model=model, reward_funcs=functions, args=args, train_dataset=dataset,
                           processing_class=tokenizer, callbacks=[log, *(callbacks or [])], peft_config=peft_config)
+    quiet_progress(trainer)
     trainer.train(resume_from_checkpoint=last_checkpoint(output_dir))
     return trainer

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from r1kit.train.common import MetricsLog, base_args, last_checkpoint
+from r1kit.train.common import MetricsLog, base_args, last_checkpoint, quiet_progress
 
 SFT_DEFAULTS: dict[str, Any] = {
     "max_length": 512,
@@ -37,5 +37,6 @@ def train_sft(model, tokenizer, dataset, *, output_dir: Path, train: dict[str, A
     callbacks = [MetricsLog(metrics_path or Path(output_dir) / "metrics.jsonl", on_log)]
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
                          callbacks=callbacks, peft_config=peft_config)
+    quiet_progress(trainer)
     trainer.train(resume_from_checkpoint=last_checkpoint(output_dir))
     return trainer

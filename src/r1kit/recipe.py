@@ -124,6 +124,9 @@ Stage = Annotated[Union[PretrainStage, SFTStage, GRPOStage, EvalStage, ReportSta
 TRAINING_KINDS = ("pretrain", "sft", "grpo")
 
 
+_KINDS = {"pretrain": PretrainStage, "sft": SFTStage, "grpo": GRPOStage, "eval": EvalStage, "report": ReportStage}
+
+
 class Recipe(Strict):
     name: str
     seed: int = 0
@@ -242,7 +245,7 @@ def _explain(error: ValidationError, raw: dict) -> str:
         if isinstance(node, dict) and part in node:
             node = node[part]
             readable.append(str(part))
-        elif part not in ("pretrain", "sft", "grpo", "eval", "report", "function-after[consistent(), Recipe]"):
+        elif part not in _KINDS:  # pydantic's name for the union member
             readable.append(str(part))
     where = ".".join(readable) or "recipe"
     if first["type"] == "extra_forbidden":
@@ -256,10 +259,9 @@ def _explain(error: ValidationError, raw: dict) -> str:
 
 def _model_at(loc: tuple) -> type[BaseModel] | None:
     model: type[BaseModel] = Recipe
-    kinds = {"pretrain": PretrainStage, "sft": SFTStage, "grpo": GRPOStage, "eval": EvalStage, "report": ReportStage}
     for part in loc[:-1]:
-        if part in kinds:
-            model = kinds[part]
+        if part in _KINDS:
+            model = _KINDS[part]
         elif isinstance(part, str) and part in model.model_fields:
             annotation = model.model_fields[part].annotation
             inner = [a for a in typing.get_args(annotation) if isinstance(a, type) and issubclass(a, BaseModel)]

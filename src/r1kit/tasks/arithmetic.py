@@ -46,13 +46,11 @@ LEVELS: dict[int, Level] = {
 class ArithmeticTask(Task):
     name = "arithmetic"
     levels = tuple(LEVELS)
+    default_levels = LEVELS
 
     def __init__(self, *, fine_steps: bool = False, levels: dict[int, Level] | None = None):
+        super().__init__(levels=levels)
         self.fine_steps = fine_steps
-        self.level_specs = dict(levels or LEVELS)
-        for spec in self.level_specs.values():
-            spec.validate()
-        self.levels = tuple(sorted(self.level_specs))
 
     def instruction(self, problem: Problem) -> str:
         return f"Compute {problem.question}."

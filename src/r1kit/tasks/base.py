@@ -103,7 +103,16 @@ class Task(ABC):
 
     name: str = ""
     levels: tuple[int, ...] = ()
+    default_levels: dict[int, Any] = {}  # level → a spec dataclass with validate(), as data
     max_attempts_per_problem = 50
+
+    def __init__(self, *, levels: dict[int, Any] | None = None):
+        """`levels` replaces the task's level table (same spec type), e.g. for a harder curriculum."""
+        self.level_specs = dict(levels or self.default_levels)
+        for spec in self.level_specs.values():
+            spec.validate()
+        if self.level_specs:
+            self.levels = tuple(sorted(self.level_specs))
 
     def generate(self, count: int, *, seed: int, level: int) -> list[Problem]:
         """`count` distinct problems; the same (seed, level) gives identical problems everywhere."""

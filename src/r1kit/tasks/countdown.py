@@ -85,12 +85,7 @@ Operation = tuple[int, str, int, int]
 class CountdownTask(Task):
     name = "countdown"
     levels = tuple(LEVELS)
-
-    def __init__(self, *, levels: dict[int, Level] | None = None):
-        self.level_specs = dict(levels or LEVELS)
-        for spec in self.level_specs.values():
-            spec.validate()
-        self.levels = tuple(sorted(self.level_specs))
+    default_levels = LEVELS
 
     def instruction(self, problem: Problem) -> str:
         return f"{problem.question} Give the answer as one expression."

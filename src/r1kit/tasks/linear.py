@@ -153,12 +153,7 @@ def coefficients(terms: list[Term]) -> tuple[int, int]:
 class LinearTask(Task):
     name = "linear"
     levels = tuple(LEVELS)
-
-    def __init__(self, *, levels: dict[int, Level] | None = None):
-        self.level_specs = dict(levels or LEVELS)
-        for spec in self.level_specs.values():
-            spec.validate()
-        self.levels = tuple(sorted(self.level_specs))
+    default_levels = LEVELS
 
     def instruction(self, problem: Problem) -> str:
         return f"Solve for x: {problem.question}"

@@ -8,7 +8,7 @@ import random
 from r1kit.tasks.base import Problem, Task, problem_id
 
 # level → number of digits (reverse, copy) or the largest number (compare)
-DIGITS = {1: 3, 2: 4, 3: 5}
+DIGITS = {1: 4, 2: 5, 3: 6}
 
 
 class ReverseTask(Task):

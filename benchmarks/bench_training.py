@@ -52,9 +52,18 @@ def matmul_peak() -> float:
     return 2 * 2048**3 / best
 
 
+def fresh_accelerator() -> None:
+    """Accelerate keeps one global state per process; the two configurations differ in mixed
+    precision, so reset it between runs (as accelerate's own tests do)."""
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+
+
 def sft_run(preset, dataset, tokenizer, config, steps):
     from trl import SFTTrainer
 
+    fresh_accelerator()
     tokens = []
 
     class Tokens(TrainerCallback):
@@ -73,6 +82,7 @@ def sft_run(preset, dataset, tokenizer, config, steps):
 def grpo_run(preset, dataset, tokenizer, config):
     from trl import GRPOTrainer
 
+    fresh_accelerator()
     clock = StepClock(warmup=1)
     functions, _ = rewards.build({"accuracy": 1.0, "steps": 0.5})
     trainer = GRPOTrainer(model=build_tiny_model(preset, tokenizer), reward_funcs=functions, args=config,

@@ -65,8 +65,8 @@ def data_build(
     console.print(f"wrote {len(dataset['train'])} train and {len(dataset['test'])} test rows to {path}")
 
 
-@app.command()
-def run(
+@app.command("run")
+def run_recipe(
     recipe: Annotated[str, typer.Argument(help="A recipe YAML file, e.g. recipes/quickstart.yaml.")],
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a field: key.sub=value (stages by name).")] = None,
     out: Annotated[Optional[str], typer.Option(help="Run directory (default: runs/<recipe name>).")] = None,
@@ -122,7 +122,6 @@ def eval_(
     out_file: Annotated[Optional[str], typer.Option("--out", help="Write the results as JSON here.")] = None,
 ) -> None:
     """Evaluate a model: accuracy by level with 95% intervals, pass@k and maj@k."""
-    import json
     from pathlib import Path
 
     from rich.progress import Progress

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from pathlib import Path
 from typing import Any
 
 from r1kit import data as data_mod
@@ -37,8 +36,11 @@ def stage_data(run: Run, stage, *, style: str | None = None, drop: tuple[str, ..
                  for skill in SKILLS]
         dataset = concatenate_datasets([dataset, *parts]).shuffle(seed=recipe.seed)
     dataset = dataset.remove_columns([c for c in drop if c in dataset.column_names])
-    dataset.save_to_disk(str(path))
-    return dataset
+    tmp = path.with_name(".data.tmp")  # a kill mid-write must not leave a half dataset to resume from
+    shutil.rmtree(tmp, ignore_errors=True)
+    dataset.save_to_disk(str(tmp))
+    tmp.rename(path)
+    return load_from_disk(str(path))
 
 
 def _tokens_hook(meter, key: str = "train_tokens"):

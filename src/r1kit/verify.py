@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from r1kit.numbers import parse_number
-from r1kit.tasks.base import Step, apply_op
+from r1kit.tasks.base import Step
 
 MAX_ANSWER_CHARS = 200  # an answer slot longer than this is wrong, not parsed
 MAX_SCAN_CHARS = 200_000  # the step checker reads at most this much of a completion

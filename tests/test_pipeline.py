@@ -170,3 +170,19 @@ def test_eval_on_jsonl(smoke_run, tmp_path):
     bad.write_text('{"question": "1+1"}\n')
     failed = r1kit("eval", "--model", str(out / "stages" / "sft" / "model"), "--data", str(bad))
     assert failed.returncode == 2 and "bad.jsonl:1: need a JSON object with 'question' and 'answer'" in failed.stderr
+
+
+def test_a_changed_stage_does_not_resume_from_old_checkpoints(tmp_path):
+    from r1kit.pipeline import Run, stage_hash, write_json
+
+    recipe = recipes.validate({**BASE, "stages": [*BASE["stages"], {"name": "eval", "kind": "eval", "models": ["sft"]}]})
+    run = Run(recipe, tmp_path / "run")
+    sft = recipe.stage("sft")
+    partial = run.stage_dir("sft") / "checkpoints" / "checkpoint-5"
+    partial.mkdir(parents=True)
+    write_json(run.stage_dir("sft") / "started.json", {"hash": stage_hash(recipe, sft)})
+    run.clear_stale(sft)
+    assert partial.exists()  # same config: an interrupted stage resumes
+    changed = recipes.validate({**BASE, "stages": [BASE["stages"][0], {**BASE["stages"][1], "train": {"learning_rate": 0.1}}]})
+    Run(changed, tmp_path / "run").clear_stale(changed.stage("sft"))
+    assert not run.stage_dir("sft").exists()  # another config: start over

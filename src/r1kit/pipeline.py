@@ -107,15 +107,26 @@ class Run:
             if not rerun and self.done(stage):
                 self.console.print(f"[dim]✓ {stage.name} ({stage.kind}) already done, skipped[/dim]")
                 continue
-            if (self.stage_dir(stage.name) / "done.json").exists():  # finished, but with another config
-                shutil.rmtree(self.stage_dir(stage.name))
+            self.clear_stale(stage)
             rerun = True
             self.console.rule(f"{stage.name} ({stage.kind})")
+            write_json(self.stage_dir(stage.name) / "started.json", {"hash": stage_hash(self.recipe, stage)})
             self.run_stage(stage)
             write_json(self.stage_dir(stage.name) / "done.json", {"hash": stage_hash(self.recipe, stage),
                                                                     "finished": time.time()})
             self.write_results()
         return self.write_results()
+
+    def clear_stale(self, stage) -> None:
+        """A stage directory left by another config (finished or interrupted) is removed, so
+        nothing resumes from checkpoints of a different recipe or a different upstream model."""
+        directory = self.stage_dir(stage.name)
+        started = directory / "started.json"
+        if not directory.exists():
+            return
+        same = started.is_file() and json.loads(started.read_text()).get("hash") == stage_hash(self.recipe, stage)
+        if not same or (directory / "done.json").exists():
+            shutil.rmtree(directory)
 
     def run_stage(self, stage) -> None:
         from r1kit import stages

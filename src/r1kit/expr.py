@@ -213,14 +213,14 @@ def combine(op: str, left: Exact, right: Exact, steps: list[Step], fine: bool = 
     which builds trees in the same post-order and so writes the same trace)."""
     if fine and op == "*":
         steps.extend(partial_products(left, right))
-    else:
-        steps.append(Step.compute(op, left, right))
-    return steps[-1].result
+        return steps[-1].result
+    result = apply_op(op, left, right)  # operands are already canonical here: skip Step.compute's checks
+    steps.append(Step(op, left, right, result))
+    return result
 
 
 def negate(value: Exact, steps: list[Step]) -> Exact:
-    steps.append(Step.compute("*", -1, value))
-    return steps[-1].result
+    return combine("*", -1, value, steps)
 
 
 def partial_products(left: Exact, right: Exact) -> list[Step]:

@@ -113,6 +113,9 @@ def random_tree(rng: random.Random, spec: Level, terms: int, steps: list[Step], 
     its trace is written into `steps` on the way (exactly what `evaluate` would write).
     None when a draw hits a forbidden case (no exact divisor): the caller draws again."""
     if terms == 1:
+        if not (spec.decimals or spec.negatives):  # the common case, inlined: this runs per literal
+            value = 1 + int(rng.random() * spec.max_value)
+            return Num(value, str(value)), value
         literal = random_literal(rng, spec)
         return literal, literal.value
     split = 1 + int(rng.random() * (terms - 1))

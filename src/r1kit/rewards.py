@@ -37,14 +37,14 @@ def _column(values: Any, index: int) -> Any:
 
 def accuracy_reward(completions: list, answer: list[str], task: list[str] | None = None,
                     metadata: list | None = None, **kwargs) -> list[float]:
-    """1.0 when the extracted answer is right, else 0.0; a task's own scorer when `task` is given."""
+    """1.0 when the extracted answer is right, else 0.0; the task's own scorer when `task` is given."""
     from r1kit import tasks
 
     scores = []
     for i, completion in enumerate(completions):
         predicted = extract_answer(text_of(completion))
         task_name = _column(task, i)
-        if task_name and task_name != "arithmetic":
+        if task_name:
             meta = _column(metadata, i)
             meta = json.loads(meta) if isinstance(meta, str) and meta else meta
             scores.append(float(tasks.get(task_name).score_answer(predicted, answer[i], meta)))

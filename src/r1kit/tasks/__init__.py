@@ -16,6 +16,7 @@ def register(name: str, factory: Callable[[], Task], *, replace: bool = False) -
     if name in _FACTORIES and not replace:
         raise R1kitError(f"task {name!r} is already registered; pass replace=True to override")
     _FACTORIES[name] = factory
+    _DEFAULTS.pop(name, None)
 
 
 def names() -> list[str]:
@@ -31,7 +32,16 @@ def get(name: str, **options) -> Task:
         close = difflib.get_close_matches(name, names(), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise R1kitError(f"unknown task {name!r}{hint}; known tasks: {', '.join(names())}")
-    return _FACTORIES[name](**options)
+    if options:
+        return _FACTORIES[name](**options)
+    # Rewards, scoring and rendering ask for a task once per completion or row: share one
+    # default instance instead of rebuilding (and revalidating) it every time.
+    if name not in _DEFAULTS:
+        _DEFAULTS[name] = _FACTORIES[name]()
+    return _DEFAULTS[name]
+
+
+_DEFAULTS: dict[str, Task] = {}
 
 
 _builtins_registered = False

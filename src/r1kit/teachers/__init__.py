@@ -1,0 +1,43 @@
+"""Teachers: anything that writes completions for prompts. Their traces are kept only if verified.
+
+    teacher = load_teacher("local:runs/ablation/stages/teacher/model")      # an HF model directory or hub id
+    teacher = load_teacher("openai:Qwen/Qwen2.5-7B-Instruct", base_url="http://localhost:8000/v1")
+    texts = teacher.generate(["What is 2+3?"], n=4, max_tokens=256, temperature=0.8)   # list[list[str]]
+
+Every backend takes the *user message text* of each prompt: chat backends send it as one user
+message (through the model's chat template), completion backends send it as it is.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Protocol, runtime_checkable
+
+from r1kit.errors import R1kitError
+
+
+@runtime_checkable
+class Teacher(Protocol):
+    name: str  # shown in reports, e.g. "local:runs/x/model" or "openai:gpt-4o-mini"
+    style: str  # the trace style its prompts ask for (r1kit.render styles; "think" for chat LLMs)
+
+    def generate(self, prompts: list[str], *, n: int = 1, max_tokens: int = 256, temperature: float = 1.0,
+                 seed: int = 0, progress: Callable[[int], None] | None = None) -> list[list[str]]:
+        """`n` completions per prompt, in prompt order; `progress(k)` after k more prompts are done."""
+        ...
+
+
+BACKENDS = ("local", "openai")
+
+
+def load_teacher(spec: str, **options: Any) -> Teacher:
+    """`local:PATH_OR_HUB_ID` or `openai:MODEL_NAME` (options: base_url, api_key_env, mode, ...)."""
+    backend, sep, target = spec.partition(":")
+    if not sep or backend not in BACKENDS or not target:
+        raise R1kitError(f"teacher {spec!r}: use local:PATH_OR_HUB_ID or openai:MODEL_NAME")
+    if backend == "local":
+        from r1kit.teachers.local import LocalTeacher
+
+        return LocalTeacher(target, **options)
+    from r1kit.teachers.openai_compat import OpenAITeacher
+
+    return OpenAITeacher(target, **options)

@@ -56,7 +56,9 @@ def generate(task_name: str, levels: list[int], count: int, seed: int,
             kept = [p for p in drawn if normalize_question(p.question) not in exclude]
             if len(kept) >= n:
                 break
-            want += 2 * (n - len(kept))
+            # Ask for exactly the shortfall: a finite pool (a jsonl file) is then never asked for
+            # more than it holds while the request can be met.
+            want += n - len(kept)
         problems.extend(kept[:n])
     return problems
 

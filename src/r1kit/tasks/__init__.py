@@ -25,20 +25,37 @@ def names() -> list[str]:
 
 
 def get(name: str, **options) -> Task:
+    """A registered task, or an external one: `gym:<reasoning-gym dataset>`, `jsonl:<path>`."""
     _register_builtins()
-    if name not in _FACTORIES:
+    factory = _FACTORIES.get(name) or _external(name)
+    if factory is None:
         import difflib
 
         close = difflib.get_close_matches(name, names(), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise R1kitError(f"unknown task {name!r}{hint}; known tasks: {', '.join(names())}")
+        raise R1kitError(f"unknown task {name!r}{hint}; known tasks: {', '.join(names())}, "
+                         "gym:<reasoning-gym dataset>, jsonl:<path>")
     if options:
-        return _FACTORIES[name](**options)
+        return factory(**options)
     # Rewards, scoring and rendering ask for a task once per completion or row: share one
     # default instance instead of rebuilding (and revalidating) it every time.
     if name not in _DEFAULTS:
-        _DEFAULTS[name] = _FACTORIES[name]()
+        _DEFAULTS[name] = factory()
     return _DEFAULTS[name]
+
+
+def _external(name: str) -> Callable[..., Task] | None:
+    """`gym:leg_counting` → a reasoning-gym dataset; `jsonl:data/mine.jsonl` → a file of problems."""
+    prefix, _, rest = name.partition(":")
+    if prefix == "gym" and rest:
+        from r1kit.tasks.gym import GymTask
+
+        return lambda **options: GymTask(rest, **options)  # an unknown dataset fails there
+    if prefix == "jsonl" and rest:
+        from r1kit.tasks.jsonl import JsonlTask
+
+        return lambda **options: JsonlTask(rest, **options)
+    return None
 
 
 _DEFAULTS: dict[str, Task] = {}

@@ -14,6 +14,9 @@ app = typer.Typer(help="r1kit: the DeepSeek-R1 recipe on ordinary hardware.", no
                   pretty_exceptions_enable=False, add_completion=False)
 data_app = typer.Typer(help="Build datasets with exact reasoning traces.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+distill_app = typer.Typer(help="Distillation data from a teacher: verified traces and rewrites.",
+                          no_args_is_help=True)
+app.add_typer(distill_app, name="distill")
 console = Console()
 
 
@@ -149,6 +152,100 @@ def eval_(
 
         write_json(Path(out_file), summary)
         console.print(f"wrote {out_file}")
+
+
+TeacherOpt = Annotated[str, typer.Option("--teacher", help="local:PATH_OR_HUB_ID or openai:MODEL_NAME.")]
+OutOpt = Annotated[str, typer.Option(help="Output directory; rerunning the same command resumes.")]
+TaskOpt = Annotated[str, typer.Option(help="Task name (see `r1kit tasks`).")]
+LevelsOpt = Annotated[str, typer.Option(help="Levels, e.g. 1-3 or 1,4.")]
+StyleOpt = Annotated[Optional[str], typer.Option(help="Trace style the teacher is asked for (default: its own).")]
+BaseUrlOpt = Annotated[Optional[str], typer.Option(help="openai: the endpoint, e.g. http://localhost:8000/v1.")]
+ApiKeyOpt = Annotated[Optional[str], typer.Option(help="openai: the environment variable holding the API key.")]
+ModeOpt = Annotated[Optional[str], typer.Option(help="openai: chat or completions.")]
+ConcurrencyOpt = Annotated[Optional[int], typer.Option(help="openai: requests in flight at once.")]
+
+
+@distill_app.command("collect")
+def distill_collect(
+    teacher: TeacherOpt,
+    out: OutOpt,
+    task: TaskOpt = "arithmetic",
+    levels: LevelsOpt = "1-3",
+    count: Annotated[int, typer.Option(help="Problems in all, spread over the levels.")] = 200,
+    samples_per_problem: Annotated[int, typer.Option(help="Samples the teacher writes per problem.")] = 4,
+    seed: Annotated[int, typer.Option(help="Seed for problems and sampling.")] = 0,
+    max_tokens: Annotated[int, typer.Option(help="Token budget per sample; a sample that reaches it is overlong.")] = 256,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature (0: greedy).")] = 0.8,
+    min_step_score: Annotated[float, typer.Option(help="Also require this share of the compiler's steps (0-1).")] = 0.0,
+    style: StyleOpt = None,
+    base_url: BaseUrlOpt = None,
+    api_key_env: ApiKeyOpt = None,
+    mode: ModeOpt = None,
+    concurrency: ConcurrencyOpt = None,
+) -> None:
+    """Rejection sampling: keep only the teacher's traces the verifier accepts (resumable)."""
+    from r1kit.teachers.collect import collect
+
+    loaded = _load_teacher(teacher, style, base_url=base_url, api_key_env=api_key_env, mode=mode,
+                           concurrency=concurrency)
+    _distill(collect, loaded, count, out, task=task, levels=levels, samples_per_problem=samples_per_problem,
+             seed=seed, max_tokens=max_tokens, temperature=temperature, min_step_score=min_step_score)
+
+
+@distill_app.command("rewrite")
+def distill_rewrite(
+    teacher: TeacherOpt,
+    out: OutOpt,
+    task: TaskOpt = "arithmetic",
+    levels: LevelsOpt = "1-3",
+    count: Annotated[int, typer.Option(help="Problems in all, spread over the levels.")] = 200,
+    samples_per_problem: Annotated[int, typer.Option(help="Rewrites asked per problem.")] = 1,
+    seed: Annotated[int, typer.Option(help="Seed for problems and sampling.")] = 0,
+    max_tokens: Annotated[int, typer.Option(help="Token budget per rewrite; one that reaches it is overlong.")] = 512,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature (0: greedy).")] = 0.0,
+    style: Annotated[str, typer.Option(help="Trace format of the kept rows: think or verbal.")] = "think",
+    base_url: BaseUrlOpt = None,
+    api_key_env: ApiKeyOpt = None,
+    mode: ModeOpt = None,
+    concurrency: ConcurrencyOpt = None,
+) -> None:
+    """Verified rewriting: the teacher restates the compiler's steps in words; kept only if every step checks."""
+    from r1kit.teachers.rewrite import rewrite
+
+    loaded = _load_teacher(teacher, None, base_url=base_url, api_key_env=api_key_env, mode=mode,
+                           concurrency=concurrency)
+    _distill(rewrite, loaded, count, out, task=task, levels=levels, samples_per_problem=samples_per_problem,
+             seed=seed, max_tokens=max_tokens, temperature=temperature, style=style)
+
+
+def _load_teacher(spec: str, style: Optional[str], **openai_options):
+    from r1kit.render import check_style
+    from r1kit.teachers import load_teacher
+
+    options = {key: value for key, value in openai_options.items() if value is not None}
+    if options and not spec.startswith("openai:"):
+        names = ", ".join("--" + key.replace("_", "-") for key in options)
+        raise R1kitError(f"{names}: only for openai: teachers, not {spec!r}")
+    if style is not None:
+        check_style(style)
+    quiet_libraries()
+    teacher = load_teacher(spec, **options)
+    if style is not None:
+        teacher.style = style
+    return teacher
+
+
+def _distill(run, teacher, count: int, out: str, **arguments) -> None:
+    from rich.progress import Progress
+
+    from r1kit.teachers.collect import summary_table
+
+    with Progress(console=console, transient=True) as progress:
+        bar = progress.add_task("problems", total=count)
+        summary = run(teacher, count=count, out=out, progress=lambda n: progress.advance(bar, n), **arguments)
+    console.print(summary_table(summary))
+    console.print(f"kept {summary.traces_rows} traces in {summary.out / 'traces.jsonl'}; counts in "
+                  f"{summary.out / 'summary.json'}")
 
 
 def quiet_libraries() -> None:

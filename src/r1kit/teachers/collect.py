@@ -29,9 +29,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from r1kit import tasks
 from r1kit.data import generate, parse_levels
@@ -364,7 +365,9 @@ def _lock(out: Path) -> Iterator[None]:
 def read_traces(out: str | Path) -> list[dict[str, Any]]:
     """The accepted rows of the chunks done (a run still going, or killed, has no half chunk here)."""
     summary = load_summary(out)
-    rows = []
+    rows: list[dict[str, Any]] = []
+    if not summary.traces_rows:
+        return rows
     with (Path(out) / "traces.jsonl").open(encoding="utf-8") as f:
         for _, line in zip(range(summary.traces_rows), f):
             rows.append(json.loads(line))

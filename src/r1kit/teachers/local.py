@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from r1kit.evaluate import GenerationSettings, PromptFormat, generate
 from r1kit.models import load_model

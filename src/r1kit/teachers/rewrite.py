@@ -16,8 +16,8 @@ directory has collection's layout and resumes the same way.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from r1kit import tasks
 from r1kit.data import parse_levels

@@ -26,7 +26,7 @@ from typing import Any
 
 from r1kit import ledger
 from r1kit.errors import R1kitError
-from r1kit.recipe import Recipe
+from r1kit.recipe import TRAINING_KINDS, Recipe, stage_inputs
 from r1kit.tasks.base import normalize_question
 
 TINY_WORLD_CACHE = Path(os.environ.get("R1KIT_CACHE", Path.home() / ".cache" / "r1kit"))
@@ -35,17 +35,11 @@ TINY_WORLD_CACHE = Path(os.environ.get("R1KIT_CACHE", Path.home() / ".cache" / "
 def stage_hash(recipe: Recipe, stage) -> str:
     """What a stage's output depends on: its own config, the recipe-wide settings it reads,
     and the stages it reads from (through their hashes)."""
-    upstream = [stage_hash(recipe, recipe.stage(s)) for s in _sources(stage) if s != "model"]
+    upstream = [stage_hash(recipe, recipe.stage(s)) for s in stage_inputs(stage) if s != "model"]
     payload = {"stage": stage.model_dump(by_alias=True, mode="json"), "seed": recipe.seed, "task": recipe.task,
                "style": recipe.style, "chat": recipe.chat, "model": recipe.model.model_dump(mode="json"),
                "upstream": upstream}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def _sources(stage) -> list[str]:
-    if hasattr(stage, "from_"):
-        return [stage.from_]
-    return list(getattr(stage, "models", []))
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -96,26 +90,43 @@ class Run:
     # ------------------------------------------------------------ running
 
     def execute(self) -> dict[str, Any]:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        write_json(self.dir / "manifest.json", {
-            "recipe": self.recipe.model_dump(by_alias=True, mode="json"), "seed": self.recipe.seed,
-            "versions": package_versions(), "command": sys.argv, "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "stage_hashes": {s.name: stage_hash(self.recipe, s) for s in self.recipe.stages},
-        })
-        rerun = False
+        """Under several processes (accelerate launch) every rank walks the same stages; rank 0
+        alone writes the run directory and the others wait for it at barriers."""
+        from r1kit import distributed as dist
+
+        main = dist.is_main()
+        if main:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            write_json(self.dir / "manifest.json", {
+                "recipe": self.recipe.model_dump(by_alias=True, mode="json"), "seed": self.recipe.seed,
+                "versions": package_versions(), "command": sys.argv, "processes": dist.world_size(),
+                "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "stage_hashes": {s.name: stage_hash(self.recipe, s) for s in self.recipe.stages},
+            })
+        todo = dist.broadcast(self.pending())  # every rank resumes from the same stage
         for stage in self.recipe.stages:
-            if not rerun and self.done(stage):
+            if stage.name not in todo:
                 self.console.print(f"[dim]✓ {stage.name} ({stage.kind}) already done, skipped[/dim]")
                 continue
-            self.clear_stale(stage)
-            rerun = True
+            if main:
+                self.clear_stale(stage)
+                write_json(self.stage_dir(stage.name) / "started.json", {"hash": stage_hash(self.recipe, stage)})
+            dist.barrier()
             self.console.rule(f"{stage.name} ({stage.kind})")
-            write_json(self.stage_dir(stage.name) / "started.json", {"hash": stage_hash(self.recipe, stage)})
             self.run_stage(stage)
-            write_json(self.stage_dir(stage.name) / "done.json", {"hash": stage_hash(self.recipe, stage),
-                                                                    "finished": time.time()})
-            self.write_results()
-        return self.write_results()
+            if main:
+                write_json(self.stage_dir(stage.name) / "done.json", {"hash": stage_hash(self.recipe, stage),
+                                                                        "finished": time.time()})
+                self.write_results()
+        results = self.write_results() if main else None
+        dist.barrier()
+        return results if main else self.results()
+
+    def pending(self) -> list[str]:
+        """The stages to run: from the first one not done (with its current config) to the end."""
+        names = [s.name for s in self.recipe.stages]
+        first = next((i for i, s in enumerate(self.recipe.stages) if not self.done(s)), len(names))
+        return names[first:]
 
     def clear_stale(self, stage) -> None:
         """A stage directory left by another config (finished or interrupted) is removed, so
@@ -131,9 +142,17 @@ class Run:
     def run_stage(self, stage) -> None:
         from r1kit import stages
 
+        from r1kit import distributed as dist
+
         runner = getattr(stages, f"run_{stage.kind}")
-        with ledger.Meter(self.dir, stage.name, stage.kind) as meter:
-            runner(self, stage, meter)
+        # Training runs on every rank (TRL/accelerate split the work); everything else on rank 0.
+        # Each rank meters its own attempt file: a rank waiting at the barrier still holds its device.
+        attempt = dist.broadcast(ledger.new_attempt_id())
+        with ledger.Meter(self.dir, stage.name, stage.kind, attempt=attempt, rank=dist.rank(),
+                          world_size=dist.world_size()) as meter:
+            if stage.kind in TRAINING_KINDS or dist.is_main():
+                runner(self, stage, meter)
+            dist.barrier()
 
     # ------------------------------------------------------------ results
 
@@ -146,14 +165,53 @@ class Run:
                 evals.extend(data["rows"])
                 retention.extend(data.get("retention", []))
                 details[stage.name] = data["models"]
+        lm_eval = {s.name: json.loads((self.stage_dir(s.name) / "lm_eval.json").read_text()) for s in self.recipe.stages
+                   if s.kind == "lm_eval" and (self.stage_dir(s.name) / "lm_eval.json").exists()}
         curves = {}
         for stage in self.recipe.stages:
-            if stage.kind in ("pretrain", "sft", "grpo"):
+            if stage.kind in TRAINING_KINDS:
                 from r1kit.train.common import read_metrics
 
                 curves[stage.name] = read_metrics(self.stage_dir(stage.name) / "metrics.jsonl")
+        spent = ledger.read(self.dir)
         return {"recipe": self.recipe.name, "evals": evals, "retention": retention, "eval_details": details,
-                "curves": curves, "ledger": ledger.read(self.dir)}
+                "lm_eval": lm_eval, "curves": curves, "ledger": spent, "costs": self.costs(spent)}
+
+    def costs(self, spent: dict[str, Any]) -> dict[str, Any]:
+        """Per evaluated model: `own`, the final attempts of the stages that trained its weights
+        after the shared base (what an ablation arm gets an equal budget of), and `lineage`, every
+        attempt of every stage it needed (base, teacher training, trace collection, retries)."""
+        out = {}
+        for stage in self.recipe.stages:
+            if stage.kind != "eval":
+                continue
+            for name in stage.models:
+                if name != "model":
+                    own, lineage = self.own_stages(name), self.lineage(name)
+                    out[name] = {"own_stages": own, "lineage_stages": lineage,
+                                 "own": ledger.cost(spent, set(own), final_only=True),
+                                 "lineage": ledger.cost(spent, set(lineage))}
+        return out
+
+    def own_stages(self, name: str) -> list[str]:
+        chain = []
+        while name != "model" and self.recipe.stage(name).kind != "pretrain":
+            chain.append(name)
+            name = getattr(self.recipe.stage(name), "from_", "model")
+        return chain[::-1]
+
+    def lineage(self, name: str) -> list[str]:
+        seen: list[str] = []
+
+        def visit(stage_name: str) -> None:
+            if stage_name == "model" or stage_name in seen:
+                return
+            for source in stage_inputs(self.recipe.stage(stage_name)):
+                visit(source)
+            seen.append(stage_name)
+
+        visit(name)
+        return seen
 
     def write_results(self) -> dict[str, Any]:
         results = self.results()
@@ -167,6 +225,6 @@ class Run:
         seen: set[str] = set()
         for stage in self.recipe.stages:
             data_dir = self.stage_dir(stage.name) / "data"
-            if stage.kind in ("pretrain", "sft", "grpo") and data_dir.exists():
+            if stage.kind in (*TRAINING_KINDS, "collect") and data_dir.exists():
                 seen.update(normalize_question(q) for q in load_from_disk(str(data_dir))["question"])
         return seen

@@ -75,23 +75,45 @@ class StageBase(Strict):
 
 class PretrainStage(StageBase):
     kind: Literal["pretrain"]
+    preset: str | None = None  # another tiny model than the recipe's (e.g. a bigger teacher)
     data: DataSpec = DataSpec(levels="1-4", count=20000, style="answer", skills=0.25)
     train: dict[str, Any] = {}
 
+    @field_validator("preset")
+    @classmethod
+    def known_preset(cls, value: str | None) -> str | None:
+        from r1kit.models import PRESETS
 
-class SFTStage(StageBase):
+        if value is not None and value not in PRESETS:
+            raise ValueError(f"unknown preset {value!r}{_suggest(value, PRESETS)}; presets: {', '.join(PRESETS)}")
+        return value
+
+
+class Budgeted(StageBase):
+    """`flops_budget`: train until the student has spent this many FLOPs (6·N per trained token,
+    2·N per generated token) instead of for `max_steps`; the rule that makes ablation arms comparable."""
+
+    flops_budget: float | None = Field(None, gt=0)
+    train: dict[str, Any] = {}
+
+    @model_validator(mode="after")
+    def budget_or_steps(self):
+        if self.flops_budget is not None and "max_steps" in self.train:
+            raise ValueError(f"stage {self.name!r}: set flops_budget or train.max_steps, not both")
+        return self
+
+
+class SFTStage(Budgeted):
     kind: Literal["sft"]
     from_: str = Field("model", alias="from")
     data: DataSpec = DataSpec()
-    train: dict[str, Any] = {}
 
 
-class GRPOStage(StageBase):
+class GRPOStage(Budgeted):
     kind: Literal["grpo"]
     from_: str = Field("model", alias="from")
     data: DataSpec = DataSpec()
     rewards: dict[str, float | dict[str, Any]] = {"accuracy": 1.0}
-    train: dict[str, Any] = {}
 
     @field_validator("rewards")
     @classmethod
@@ -105,6 +127,38 @@ class GRPOStage(StageBase):
         return value
 
 
+class CollectStage(StageBase):
+    """A teacher answers generated problems; only verified traces are kept (rejection sampling)."""
+
+    kind: Literal["collect"]
+    teacher: str  # a stage name, or local:PATH_OR_HUB_ID, or openai:MODEL_NAME
+    teacher_options: dict[str, Any] = {}  # base_url, api_key_env, mode, concurrency, ...
+    data: DataSpec = DataSpec()
+    samples_per_problem: int = Field(4, ge=1, le=64)
+    temperature: float = Field(0.8, ge=0.0)
+    max_tokens: int = Field(256, ge=1)
+
+
+class DistillStage(Budgeted):
+    """A student learns from a teacher: `sequence` = SFT on a collect stage's verified traces;
+    `logit` = on-policy distillation of the teacher's token distribution (same tokenizer)."""
+
+    kind: Literal["distill"]
+    from_: str = Field("model", alias="from")
+    mode: Literal["sequence", "logit"] = "sequence"
+    traces: str | None = None  # sequence: the collect stage whose traces to learn
+    teacher: str | None = None  # logit: a stage name or a local model path
+    data: DataSpec = DataSpec()  # logit: the prompts the student answers
+
+    @model_validator(mode="after")
+    def inputs_for_mode(self) -> DistillStage:
+        if self.mode == "sequence" and not self.traces:
+            raise ValueError(f"stage {self.name!r}: sequence distillation needs traces: <a collect stage>")
+        if self.mode == "logit" and not self.teacher:
+            raise ValueError(f"stage {self.name!r}: logit distillation needs teacher: <a stage or model path>")
+        return self
+
+
 class EvalStage(StageBase):
     kind: Literal["eval"]
     models: list[str] = ["model"]
@@ -114,17 +168,60 @@ class EvalStage(StageBase):
     retention: bool = True  # also score the base model's other skills
     max_new_tokens: int = Field(96, ge=1)
     batch_size: int = Field(128, ge=1)
+    engine: Literal["auto", "hf", "vllm"] = "auto"  # auto: vLLM when installed and on a GPU, else transformers
+
+
+class LmEvalStage(StageBase):
+    """General-ability retention: lm-evaluation-harness tasks on each model (the first is the baseline)."""
+    kind: Literal["lm_eval"]
+    models: list[str] = ["model"]
+    tasks: list[str] = Field(["r1kit_basics"], min_length=1)  # lm-eval task/group names
+    include_path: str | None = None  # a directory of your own task YAMLs
+    limit: int | float | None = Field(None, gt=0)  # items per task (a fraction if < 1)
+    num_fewshot: int | None = Field(None, ge=0)
+    batch_size: int | Literal["auto"] = 8
+
+    @field_validator("include_path")
+    @classmethod
+    def is_dir(cls, value: str | None) -> str | None:
+        if value is not None and not Path(value).is_dir():
+            raise ValueError(f"include_path {value} is not a directory (of lm-eval task YAML files)")
+        return value
+
+    @model_validator(mode="after")
+    def installed(self) -> LmEvalStage:  # before any training runs, not after it
+        import importlib.util
+
+        if importlib.util.find_spec("lm_eval") is None:
+            raise ValueError(f"stage {self.name!r} needs EleutherAI's lm-evaluation-harness: "
+                             f"pip install 'r1kit[lmeval]' (or remove the stage)")
+        return self
 
 
 class ReportStage(StageBase):
     kind: Literal["report"]
 
 
-Stage = Annotated[Union[PretrainStage, SFTStage, GRPOStage, EvalStage, ReportStage], Field(discriminator="kind")]
-TRAINING_KINDS = ("pretrain", "sft", "grpo")
+Stage = Annotated[Union[PretrainStage, SFTStage, GRPOStage, CollectStage, DistillStage, EvalStage, LmEvalStage,
+                        ReportStage],
+                  Field(discriminator="kind")]
+TRAINING_KINDS = ("pretrain", "sft", "grpo", "distill")
 
 
-_KINDS = {"pretrain": PretrainStage, "sft": SFTStage, "grpo": GRPOStage, "eval": EvalStage, "report": ReportStage}
+_KINDS = {"pretrain": PretrainStage, "sft": SFTStage, "grpo": GRPOStage, "collect": CollectStage,
+          "distill": DistillStage, "eval": EvalStage, "lm_eval": LmEvalStage, "report": ReportStage}
+
+
+def stage_inputs(stage) -> list[str]:
+    """The names a stage reads: models (`from`, `models`, a teacher) and a collect stage's traces.
+    A teacher given as a backend spec (`local:…`, `openai:…`) or a path is not a stage name."""
+    names = [stage.from_] if hasattr(stage, "from_") else list(getattr(stage, "models", []))
+    teacher = getattr(stage, "teacher", None)
+    if teacher and ":" not in teacher and "/" not in teacher:
+        names.append(teacher)
+    if getattr(stage, "traces", None):
+        names.append(stage.traces)
+    return names
 
 
 class Recipe(Strict):
@@ -149,19 +246,20 @@ class Recipe(Strict):
         for stage in self.stages:
             if stage.name in seen:
                 raise ValueError(f"stage name {stage.name!r} is used twice (or is the reserved name 'model')")
-            sources = [stage.from_] if hasattr(stage, "from_") else getattr(stage, "models", [])
-            for source in sources:
+            for source in stage_inputs(stage):
                 if source not in seen:
                     raise ValueError(f"stage {stage.name!r} reads {source!r}, which no earlier stage makes"
                                      f"{_suggest(source, seen)}")
-            if stage.kind in TRAINING_KINDS or stage.kind == "eval":
+            if stage.kind in (*TRAINING_KINDS, "collect", "eval"):
                 data = stage.data
                 try:
                     for level in (min(data.levels), max(data.levels)):
                         tasks.get(data.task or self.task).check_level(level)
                 except R1kitError as error:
                     raise ValueError(f"stages.{stage.name}.data: {error}") from None
-            if stage.kind == "pretrain" and self.model.preset is None:
+            if getattr(stage, "traces", None) and self.stage(stage.traces).kind != "collect":
+                raise ValueError(f"stage {stage.name!r}: traces must name a collect stage, not {stage.traces!r}")
+            if stage.kind == "pretrain" and self.model.preset is None and stage.preset is None:
                 raise ValueError(f"stage {stage.name!r}: pretraining builds a tiny model; it needs model.preset")
             seen.add(stage.name)
         return self
@@ -277,10 +375,14 @@ def _suggest(word: str, options) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def trl_config_class(kind: str):
-    from trl import GRPOConfig, SFTConfig
+def trl_config_class(stage):
+    from trl import DistillationConfig, GRPOConfig, SFTConfig
 
-    return GRPOConfig if kind == "grpo" else SFTConfig
+    if stage.kind == "grpo":
+        return GRPOConfig
+    if stage.kind == "distill" and stage.mode == "logit":
+        return DistillationConfig
+    return SFTConfig
 
 
 _SIMPLE = {int: (int,), float: (int, float), bool: (bool,), str: (str,)}
@@ -288,11 +390,11 @@ _SIMPLE = {int: (int,), float: (int, float), bool: (bool,), str: (str,)}
 
 def _check_train_args(stage, source: str) -> None:
     """`train:` keys must be fields of the TRL config, with the right simple types."""
-    fields = {f.name: f for f in dataclasses.fields(trl_config_class(stage.kind))}
+    fields = {f.name: f for f in dataclasses.fields(trl_config_class(stage))}
     for key, value in stage.train.items():
         if key not in fields:
             raise R1kitError(f"{source}: unknown key 'stages.{stage.name}.train.{key}' "
-                             f"(not a {trl_config_class(stage.kind).__name__} field){_suggest(key, fields)}")
+                             f"(not a {trl_config_class(stage).__name__} field){_suggest(key, fields)}")
         expected = _simple_type(fields[key].type)
         if expected and value is not None and not (isinstance(value, _SIMPLE[expected]) and
                                                    not (expected is not bool and isinstance(value, bool))):
@@ -301,6 +403,11 @@ def _check_train_args(stage, source: str) -> None:
             raise R1kitError(f"{source}: stages.{stage.name}.train.{key} must be at least 1, got {value}")
         if key == "learning_rate" and isinstance(value, (int, float)) and value <= 0:
             raise R1kitError(f"{source}: stages.{stage.name}.train.learning_rate must be positive, got {value}")
+        if key == "use_vllm" and value:
+            from r1kit.engines import vllm_available, vllm_missing
+
+            if not vllm_available():
+                raise R1kitError(f"{source}: {vllm_missing(f'stages.{stage.name}.train.use_vllm')}")
 
 
 def _simple_type(annotation: Any) -> type | None:

@@ -57,6 +57,23 @@ def ledger_table(ledger: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
+def cost_table(costs: dict[str, Any], total: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Per model: its own training (final attempts; the budget ablation arms share) and everything
+    it needed (base, teacher, collection, every retry), against the run's grand total."""
+    header = ["model", "own stages", "own student FLOPs", "own wall s", "everything it needed", "its FLOPs",
+              "its wall s", "share of the run's FLOPs"]
+    rows = []
+    for name, c in costs.items():
+        share = c["lineage"]["flops"] / total["flops"] if total.get("flops") else 0.0
+        rows.append([name, " + ".join(c["own_stages"]) or "(base)", _flops(c["own"]["student_flops"]),
+                     f"{c['own']['wall_s']:.0f}", " + ".join(c["lineage_stages"]), _flops(c["lineage"]["flops"]),
+                     f"{c['lineage']['wall_s']:.0f}", _pct(share)])
+    if total:
+        rows.append(["everything run", "", "", "", "all stages, every attempt", _flops(total["flops"]),
+                     f"{total['wall_s']:.0f}", "100.0%"])
+    return header, rows
+
+
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
@@ -148,9 +165,17 @@ def write_report(run_dir: str | Path) -> tuple[Path, Path]:
                          accuracy_table(results["evals"]), plot_accuracy(results["evals"])))
     if results.get("retention"):
         sections.append(("Retention of the base model's other skills", retention_table(results["retention"]), None))
+    for data in (results.get("lm_eval") or {}).values():
+        from r1kit.lmeval import delta_tables
+
+        for title, header, rows in delta_tables(data["models"]):
+            sections.append((f"General ability (lm-eval): {title}", (header, rows), None))
     curves = results.get("curves") or {}
     if any(curves.values()):
         sections.append(("Training curves", None, plot_curves(curves)))
+    if results.get("costs"):
+        sections.append(("What each model cost: its own training, and everything it needed",
+                         cost_table(results["costs"], results.get("ledger", {}).get("total_all", {})), None))
     sections.append(("Cost ledger (every attempt, including interrupted ones)", ledger_table(results.get("ledger", {})), None))
     samples = _samples(results)
 

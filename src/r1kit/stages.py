@@ -9,13 +9,22 @@ import shutil
 from typing import Any
 
 from r1kit import data as data_mod
+from r1kit.errors import R1kitError
 from r1kit.pipeline import TINY_WORLD_CACHE, Run, write_json
 
 # ---------------------------------------------------------------- data
 
 
 def stage_data(run: Run, stage, *, style: str | None = None, drop: tuple[str, ...] = ()):
-    """The stage's training rows, built once (seeded) and kept in `stages/<name>/data`."""
+    """The stage's training rows, built once (seeded) and kept in `stages/<name>/data`. Under
+    several processes rank 0 builds and saves them first; the others then load the same rows."""
+    from r1kit.distributed import main_first
+
+    with main_first():
+        return _stage_data(run, stage, style=style, drop=drop)
+
+
+def _stage_data(run: Run, stage, *, style: str | None = None, drop: tuple[str, ...] = ()):
     from datasets import concatenate_datasets, load_from_disk
 
     path = run.stage_dir(stage.name) / "data"
@@ -36,6 +45,26 @@ def stage_data(run: Run, stage, *, style: str | None = None, drop: tuple[str, ..
                  for skill in SKILLS]
         dataset = concatenate_datasets([dataset, *parts]).shuffle(seed=recipe.seed)
     dataset = dataset.remove_columns([c for c in drop if c in dataset.column_names])
+    return _write_stage_data(run, stage, dataset)
+
+
+def save_stage_data(run: Run, stage, dataset):
+    """Keep a stage's training rows in `stages/<name>/data` (held-out eval excludes them).
+    Every rank calls it; rank 0 writes, and every rank then loads the same rows."""
+    from datasets import load_from_disk
+
+    from r1kit.distributed import barrier, is_main
+
+    if is_main():
+        _write_stage_data(run, stage, dataset)
+    barrier()
+    return load_from_disk(str(run.stage_dir(stage.name) / "data"))
+
+
+def _write_stage_data(run: Run, stage, dataset):
+    from datasets import load_from_disk
+
+    path = run.stage_dir(stage.name) / "data"
     tmp = path.with_name(".data.tmp")  # a kill mid-write must not leave a half dataset to resume from
     shutil.rmtree(tmp, ignore_errors=True)
     dataset.save_to_disk(str(tmp))
@@ -61,36 +90,39 @@ def _tokens_hook(meter, key: str = "train_tokens"):
 def run_pretrain(run: Run, stage, meter) -> None:
     """The tiny world's base model: a char tokenizer and a preset model, trained as a plain LM
     on answer-only arithmetic plus the retention skills. Cached on disk by its config."""
-    from r1kit.models import build_char_tokenizer, build_tiny_model, count_parameters, save_model
+    from r1kit.distributed import broadcast, is_main, save_trained
+    from r1kit.models import build_char_tokenizer, build_tiny_model, count_parameters
     from r1kit.train import train_sft
 
     recipe, out = run.recipe, run.stage_dir(stage.name) / "model"
-    key = hashlib.sha256(json.dumps({"preset": recipe.model.preset, "stage": stage.model_dump(mode="json", exclude={"name"}),
+    preset = stage.preset or recipe.model.preset
+    key = hashlib.sha256(json.dumps({"preset": preset, "stage": stage.model_dump(mode="json", exclude={"name", "preset"}),
                                      "seed": recipe.seed, "format": 1}, sort_keys=True).encode()).hexdigest()[:16]
     cached = TINY_WORLD_CACHE / "base" / key
-    if (cached / "config.json").is_file():
+    if broadcast((cached / "config.json").is_file()):  # every rank takes rank 0's answer
         run.console.print(f"using the cached base model {cached}")
-        shutil.copytree(cached, out, dirs_exist_ok=True)
-        for name in ("metrics.jsonl", "ledger.json"):
-            if (cached / name).exists():
-                shutil.copy(cached / name, run.stage_dir(stage.name) / name)
+        if is_main():
+            shutil.copytree(cached, out, dirs_exist_ok=True)
+            for name in ("metrics.jsonl", "ledger.json"):
+                if (cached / name).exists():
+                    shutil.copy(cached / name, run.stage_dir(stage.name) / name)
         return
     tokenizer = build_char_tokenizer()
-    model = build_tiny_model(recipe.model.preset, tokenizer, seed=recipe.seed)
+    model = build_tiny_model(preset, tokenizer, seed=recipe.seed)
     meter.add(parameters=count_parameters(model))
     dataset = stage_data(run, stage, style=stage.data.style or "answer")
     metrics = run.stage_dir(stage.name) / "metrics.jsonl"
     trainer = train_sft(model, tokenizer, dataset, output_dir=run.stage_dir(stage.name) / "checkpoints",
                         train=stage.train, seed=recipe.seed, completion_only=False, metrics_path=metrics,
                         on_log=_tokens_hook(meter))
-    save_model(trainer.model, tokenizer, out, prompt_info={"style": "answer", "chat": False})
-    shutil.copytree(out, cached, dirs_exist_ok=True)
-    shutil.copy(metrics, cached / "metrics.jsonl")
+    save_trained(trainer, tokenizer, out, prompt_info={"style": "answer", "chat": False})
+    if is_main():
+        shutil.copytree(out, cached, dirs_exist_ok=True)
+        shutil.copy(metrics, cached / "metrics.jsonl")
 
 
 def run_sft(run: Run, stage, meter) -> None:
-    from r1kit.models import apply_lora, count_parameters, load_model, save_model
-    from r1kit.train import train_sft
+    from r1kit.models import apply_lora, count_parameters, load_model
 
     recipe = run.recipe
     model, tokenizer = load_model(run.model_path(stage.from_), dtype=recipe.model.dtype)
@@ -99,15 +131,33 @@ def run_sft(run: Run, stage, meter) -> None:
         model = apply_lora(model, **recipe.model.lora)
     style = stage.data.style or recipe.style
     dataset = stage_data(run, stage, style=style)
+    _sft_on(run, stage, meter, model, tokenizer, dataset, style)
+
+
+def _sft_on(run: Run, stage, meter, model, tokenizer, dataset, style: str) -> None:
+    from r1kit.distributed import save_trained
+    from r1kit.models import count_parameters
+    from r1kit.train import train_sft
+
+    train = dict(stage.train)
+    if stage.flops_budget:
+        from r1kit.train.budget import row_lengths, rows_per_step, sft_steps
+        from r1kit.train.sft import SFT_DEFAULTS
+
+        lengths = row_lengths(dataset, tokenizer)
+        train["max_steps"] = sft_steps(stage.flops_budget, count_parameters(model), sum(lengths) / len(lengths),
+                                       rows_per_step(train, SFT_DEFAULTS))
+        run.console.print(f"FLOPs budget {stage.flops_budget:.3g} → {train['max_steps']} steps")
     trainer = train_sft(model, tokenizer, dataset, output_dir=run.stage_dir(stage.name) / "checkpoints",
-                        train=stage.train, seed=recipe.seed, metrics_path=run.stage_dir(stage.name) / "metrics.jsonl",
+                        train=train, seed=run.recipe.seed, metrics_path=run.stage_dir(stage.name) / "metrics.jsonl",
                         on_log=_tokens_hook(meter))
-    save_model(trainer.model, tokenizer, run.stage_dir(stage.name) / "model",
-               prompt_info={"style": style, "chat": recipe.chat})
+    save_trained(trainer, tokenizer, run.stage_dir(stage.name) / "model",
+                 prompt_info={"style": style, "chat": run.recipe.chat})
 
 
 def run_grpo(run: Run, stage, meter) -> None:
-    from r1kit.models import apply_lora, count_parameters, load_model, read_prompt_info, save_model
+    from r1kit.distributed import save_trained
+    from r1kit.models import apply_lora, count_parameters, load_model, read_prompt_info
     from r1kit.train import train_grpo
 
     recipe = run.recipe
@@ -121,23 +171,133 @@ def run_grpo(run: Run, stage, meter) -> None:
         model = apply_lora(model, **recipe.model.lora)
     # With beta > 0 TRL rebuilds the reference model from the path, so hand it the path.
     target = source if stage.train.get("beta", 0.0) and not recipe.model.lora else model
+    from r1kit.train.grpo import GRPO_DEFAULTS
+
+    train, callbacks = budgeted(run, stage, model, tokenizer, dataset, GRPO_DEFAULTS)
     trainer = train_grpo(target, tokenizer, dataset, output_dir=run.stage_dir(stage.name) / "checkpoints",
-                         rewards=stage.rewards, train=stage.train, seed=recipe.seed,
+                         rewards=stage.rewards, train=train, seed=recipe.seed,
                          metrics_path=run.stage_dir(stage.name) / "metrics.jsonl",
-                         on_log=_tokens_hook(meter, "generated_tokens"))
+                         on_log=_tokens_hook(meter, "generated_tokens"), callbacks=callbacks)
     # GRPO's tokens are generated (2N per token) and then trained on (6N per token).
     meter.add(train_tokens=meter.attempt.generated_tokens)
-    save_model(trainer.model, tokenizer, run.stage_dir(stage.name) / "model",
-               prompt_info={"style": style, "chat": recipe.chat})
+    save_trained(trainer, tokenizer, run.stage_dir(stage.name) / "model",
+                 prompt_info={"style": style, "chat": recipe.chat})
+
+
+def budgeted(run: Run, stage, model, tokenizer, dataset, defaults: dict[str, Any]) -> tuple[dict[str, Any], list]:
+    """For trainers that generate: with a FLOPs budget, run to a step ceiling and stop on the budget."""
+    train = dict(stage.train)
+    if not stage.flops_budget:
+        return train, []
+    from r1kit.models import count_parameters
+    from r1kit.train.budget import FlopsBudget, rows_per_step, step_ceiling
+
+    shortest = min(len(tokenizer(p, add_special_tokens=False)["input_ids"]) for p in _prompt_texts(dataset, tokenizer))
+    parameters = count_parameters(model)
+    train.setdefault("logging_steps", 1)  # the budget is checked every step; TRL counts tokens as it generates
+    train["max_steps"] = step_ceiling(stage.flops_budget, parameters, shortest + 1, rows_per_step(train, defaults))
+    run.console.print(f"FLOPs budget {stage.flops_budget:.3g}: training stops when it is spent")
+    return train, [FlopsBudget(stage.flops_budget, parameters)]
+
+
+def _prompt_texts(dataset, tokenizer) -> list[str]:
+    prompts = dataset["prompt"]
+    if prompts and isinstance(prompts[0], list):
+        return [tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in prompts]
+    return prompts
+
+
+def run_collect(run: Run, stage, meter) -> None:
+    """Rejection sampling: the teacher answers, the verifier keeps what is right."""
+    from r1kit.teachers import load_teacher
+    from r1kit.teachers.collect import collect, summary_table
+
+    spec = stage.teacher if ":" in stage.teacher else f"local:{run.model_path(stage.teacher)}"
+    teacher = load_teacher(spec, **stage.teacher_options)
+    if hasattr(teacher, "model"):  # a local teacher: its generated tokens cost 2·N each
+        from r1kit.models import count_parameters
+
+        meter.add(parameters=count_parameters(teacher.model))
+    recipe, data = run.recipe, stage.data
+    from rich.progress import Progress
+
+    with Progress(console=run.console, transient=True) as progress:
+        bar = progress.add_task(f"{stage.name}: teacher answers", total=data.count)
+        summary = collect(teacher, task=data.task or recipe.task, levels=data.levels, count=data.count,
+                          samples_per_problem=stage.samples_per_problem, out=run.stage_dir(stage.name) / "traces",
+                          seed=recipe.seed, max_tokens=stage.max_tokens, temperature=stage.temperature,
+                          progress=lambda n: progress.advance(bar, n))
+    meter.add(generated_tokens=summary.tokens or 0)
+    run.console.print(summary_table(summary))
+
+
+def run_distill(run: Run, stage, meter) -> None:
+    from r1kit.models import apply_lora, count_parameters, load_model
+
+    recipe = run.recipe
+    model, tokenizer = load_model(run.model_path(stage.from_), dtype=recipe.model.dtype)
+    meter.add(parameters=count_parameters(model))
+    if recipe.model.lora:
+        model = apply_lora(model, **recipe.model.lora)
+    if stage.mode == "sequence":
+        from r1kit.teachers.collect import traces_dataset
+
+        traces = run.recipe.stage(stage.traces)
+        dataset = traces_dataset(run.stage_dir(traces.name) / "traces", conversational=recipe.chat)
+        if len(dataset) == 0:
+            raise R1kitError(f"stage {traces.name!r} kept no verified traces; nothing to distill "
+                             "(more samples per problem, easier levels or a stronger teacher)")
+        dataset = save_stage_data(run, stage, dataset.shuffle(seed=recipe.seed))
+        style = _teacher_style(run, traces)
+        return _sft_on(run, stage, meter, model, tokenizer, dataset, style)
+    _logit_distill(run, stage, meter, model, tokenizer)
+
+
+def _teacher_style(run: Run, collect_stage) -> str:
+    from r1kit.models import read_prompt_info
+
+    if ":" in collect_stage.teacher:
+        return collect_stage.teacher_options.get("style", "think")
+    return (read_prompt_info(run.model_path(collect_stage.teacher)) or {}).get("style", run.recipe.style)
+
+
+def _logit_distill(run: Run, stage, meter, model, tokenizer) -> None:
+    from r1kit.distributed import save_trained
+    from r1kit.models import count_parameters, load_model, read_prompt_info
+    from r1kit.train.distill import DISTILL_DEFAULTS, train_logit_distill
+
+    recipe = run.recipe
+    teacher_path = run.model_path(stage.teacher) if "/" not in stage.teacher else stage.teacher
+    teacher, teacher_tokenizer = load_model(teacher_path, dtype=recipe.model.dtype)
+    if teacher_tokenizer.get_vocab() != tokenizer.get_vocab():
+        raise R1kitError(f"stage {stage.name!r}: logit distillation needs a teacher with the student's tokenizer; "
+                         "distill across tokenizers with mode: sequence (verified traces)")
+    style = stage.data.style or (read_prompt_info(teacher_path) or {}).get("style") or recipe.style
+    dataset = stage_data(run, stage, style=style, drop=("completion",))
+    train, callbacks = budgeted(run, stage, model, tokenizer, dataset, DISTILL_DEFAULTS)
+    # The student's tokens are generated and trained on (8·N each); the teacher scores them (2·N_teacher).
+    teacher_parameters = count_parameters(teacher)
+
+    def on_log(row: dict[str, Any], hook=_tokens_hook(meter, "generated_tokens")) -> None:
+        before = meter.attempt.generated_tokens
+        hook(row)
+        new = meter.attempt.generated_tokens - before
+        meter.add(train_tokens=new, teacher_flops=2.0 * teacher_parameters * new)
+
+    trainer = train_logit_distill(model, teacher, tokenizer, dataset, output_dir=run.stage_dir(stage.name) / "checkpoints",
+                                  train=train, seed=recipe.seed, metrics_path=run.stage_dir(stage.name) / "metrics.jsonl",
+                                  on_log=on_log, callbacks=callbacks)
+    save_trained(trainer, tokenizer, run.stage_dir(stage.name) / "model", prompt_info={"style": style, "chat": recipe.chat})
 
 
 def run_eval(run: Run, stage, meter) -> None:
     from rich.progress import Progress
 
+    from r1kit.engines import choose_engine, load_for_eval, parameter_count
     from r1kit.evaluate import GenerationSettings, PromptFormat, evaluate_model, problems_from_jsonl, problems_from_task
-    from r1kit.models import count_parameters, load_model
 
     recipe = run.recipe
+    engine = choose_engine(stage.engine)
     if stage.jsonl:
         problems = problems_from_jsonl(stage.jsonl, default_task=stage.data.task or recipe.task)
     else:
@@ -149,13 +309,13 @@ def run_eval(run: Run, stage, meter) -> None:
     with Progress(console=run.console, transient=True) as progress:
         for name in stage.models:
             path = run.model_path(name)
-            model, tokenizer = load_model(path, dtype=recipe.model.dtype)
+            model, tokenizer = load_for_eval(path, engine, dtype=recipe.model.dtype, seed=recipe.seed)
             fmt = PromptFormat.for_model(path, tokenizer)
             task_bar = progress.add_task(f"eval {name}", total=len(problems) + len(retention))
             step = lambda n: progress.advance(task_bar, n)  # noqa: E731
             result = evaluate_model(model, tokenizer, problems, name=name, prompt_format=fmt, k=stage.k,
                                     settings=settings, progress=step)
-            meter.add(generated_tokens=result.generated_tokens + result.prompt_tokens, parameters=count_parameters(model))
+            meter.add(generated_tokens=result.generated_tokens + result.prompt_tokens, parameters=parameter_count(model))
             summary = result.as_dict()
             models[name] = {**summary, "samples": result.samples}
             rows.extend({"model": name, "level": int(level), **{k: v for k, v in s.items()}}
@@ -168,6 +328,21 @@ def run_eval(run: Run, stage, meter) -> None:
                                       for task, s in kept.as_dict().get("by_task", {}).items())
     write_json(run.stage_dir(stage.name) / "eval.json", {"rows": rows, "retention": retention_rows, "models": models})
     show_table(run.console, rows, retention_rows)
+
+
+def run_lm_eval(run: Run, stage, meter) -> None:
+    """General-ability retention: lm-eval tasks on each model; the first model is the baseline."""
+    from r1kit import lmeval
+
+    lmeval.task_manager(stage.tasks, stage.include_path)  # an unknown task fails before any model loads
+    models = {}
+    for name in stage.models:
+        run.console.print(f"lm-eval: {name} on {', '.join(stage.tasks)}")
+        models[name] = lmeval.run_lm_eval(run.model_path(name), stage.tasks, include_path=stage.include_path,
+                                          limit=stage.limit, num_fewshot=stage.num_fewshot, batch_size=stage.batch_size,
+                                          dtype=run.recipe.model.dtype, meter=meter)
+    write_json(run.stage_dir(stage.name) / "lm_eval.json", {"tasks": stage.tasks, "models": models})
+    lmeval.show_lm_eval(run.console, models)
 
 
 def retention_problems(seed: int, per_skill: int = 60):
@@ -210,6 +385,10 @@ def print_summary(console, results: dict[str, Any]) -> None:
     """The one screen a user reads at the end: accuracy, retention, and what it all cost."""
     if results.get("evals"):
         show_table(console, results["evals"], results.get("retention", []))
+    for data in (results.get("lm_eval") or {}).values():
+        from r1kit.lmeval import show_lm_eval
+
+        show_lm_eval(console, data["models"])
     totals = results["ledger"]["total_all"]
     console.print(f"cost of everything run: {totals['wall_s']:.0f} s wall, {totals['cpu_s']:.0f} s CPU, "
                   f"{totals['train_tokens']:,} training tokens, {totals['flops'] / 1e12:.2f} TFLOP (est.)")

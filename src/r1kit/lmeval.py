@@ -1,0 +1,210 @@
+"""General-ability retention with EleutherAI's lm-evaluation-harness (`pip install 'r1kit[lmeval]'`).
+
+Training a model hard on one skill can cost it others. This runs the standard benchmarks
+(arc_easy, hellaswag, gsm8k, mmlu, ...) or your own YAML tasks on a model, so a recipe can
+score the same model before and after training:
+
+    run_lm_eval("runs/r1/stages/sft/model", ["arc_easy", "hellaswag"], limit=200)
+    -> {"arc_easy": {"metrics": {"acc": 0.71, "acc_norm": 0.66}, "stderr": {...},
+                     "higher_is_better": {...}, "n": 200, "num_fewshot": 0}, ...}
+
+r1kit ships one task that needs no download, `r1kit_basics` (src/r1kit/lmeval_tasks/).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import functools
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+from r1kit.errors import R1kitError
+
+TASKS_DIR = Path(__file__).parent / "lmeval_tasks"
+
+
+def run_lm_eval(model_path: str, tasks: list[str], *, include_path: str | None = None, limit: float | None = None,
+                num_fewshot: int | None = None, batch_size: int | str = 8, device: str | None = None,
+                dtype: Any = None, meter=None) -> dict[str, dict[str, Any]]:
+    """Score the model at `model_path` on lm-eval `tasks`; per task its metrics, their stderr,
+    the number of items and shots. A group (e.g. mmlu) is reported as its aggregate only.
+    `meter` (a ledger.Meter) is told the forward tokens and the parameter count."""
+    import torch
+
+    from r1kit.models import count_parameters, load_model
+
+    lm_eval = _require()
+    manager = task_manager(tasks, include_path)
+    # The already-loaded model and tokenizer go in, so lm-eval never re-resolves the tokenizer
+    # class (transformers 5 would give the char tokenizer a byte-level one from model_type).
+    model, tokenizer = load_model(model_path, dtype=dtype)
+    model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    with _quiet():
+        lm = _counting_lm_class()(pretrained=model, tokenizer=tokenizer, batch_size=batch_size)
+        try:
+            out = lm_eval.simple_evaluate(model=lm, tasks=list(tasks), task_manager=manager, limit=limit,
+                                          num_fewshot=num_fewshot, log_samples=False, bootstrap_iters=1000)
+        except ConnectionError as error:  # datasets: "Couldn't reach 'allenai/ai2_arc' on the Hub (OfflineModeIsEnabled)"
+            raise R1kitError(f"an lm-eval task needs its dataset downloaded: {error}. Run it once with network "
+                             f"access (the datasets cache then works offline), or use a local task such as "
+                             f"r1kit_basics or your own YAML in include_path") from None
+    if meter is not None:
+        meter.add(generated_tokens=lm.forward_tokens, parameters=count_parameters(model))
+    return summarize(out)
+
+
+def task_manager(tasks: list[str], include_path: str | None = None):
+    """A TaskManager that knows r1kit's tasks and `include_path`, and lm-eval's ~15k built-in
+    tasks only when a requested name is not among those (indexing them takes seconds)."""
+    _require()
+    if not tasks:
+        raise R1kitError("lm_eval needs at least one task, e.g. tasks: [r1kit_basics] or [arc_easy, hellaswag]")
+    paths = [str(TASKS_DIR)]
+    if include_path is not None:
+        if not Path(include_path).is_dir():
+            raise R1kitError(f"lm-eval include_path {include_path} is not a directory of task YAML files")
+        paths.append(str(include_path))
+    manager = _manager(tuple(paths), defaults=False)
+    if not set(tasks) <= set(manager.all_tasks):
+        manager = _manager(tuple(paths), defaults=True)
+    unknown = [t for t in tasks if t not in manager.all_tasks]
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], manager.all_tasks, n=3, cutoff=0.6)
+        hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
+        raise R1kitError(f"unknown lm-eval task {unknown[0]!r}{hint}; list them with `lm-eval ls tasks`, "
+                         f"or put your own task YAML in a directory and pass it as include_path")
+    return manager
+
+
+def summarize(out: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """lm-eval's results, bounded: the requested tasks' metrics, never samples or configs."""
+    children = {child for subs in out.get("group_subtasks", {}).values() for child in subs}
+    summary = {}
+    for task, row in out["results"].items():
+        if task in children:  # reported through its group's aggregate
+            continue
+        metrics, stderr = {}, {}
+        for key, value in row.items():
+            name, sep, filt = key.partition(",")
+            if not sep or isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                continue  # "alias", "N/A" stderr, NaN
+            target = stderr if name.endswith("_stderr") else metrics
+            name = name.removesuffix("_stderr")
+            target[name if filt == "none" else f"{name}/{filt}"] = float(value)
+        better = out.get("higher_is_better", {}).get(task, {})
+        summary[task] = {"metrics": metrics, "stderr": {k: v for k, v in stderr.items() if k in metrics},
+                         "higher_is_better": {k: bool(better.get(k.split("/")[0], True)) for k in metrics},
+                         "n": (out.get("n-samples", {}).get(task) or {}).get("effective", row.get("sample_len")),
+                         "num_fewshot": out.get("n-shot", {}).get(task)}
+    return summary
+
+
+def delta_tables(models: dict[str, dict[str, dict[str, Any]]]) -> list[tuple[str, list[str], list[list[str]]]]:
+    """Per task (title, header, rows): one row per metric, the first model as the baseline and
+    every other model with its difference from it; "± x" is lm-eval's standard error."""
+    names = list(models)
+    tasks = dict.fromkeys(task for scores in models.values() for task in scores)
+    tables = []
+    for task in tasks:
+        entries = {name: models[name][task] for name in names if task in models[name]}
+        first = next(iter(entries.values()))
+        baseline = models[names[0]].get(task, {}).get("metrics", {})
+        header = ["metric", f"{names[0]} (baseline)", *[f"{name} (vs baseline)" for name in names[1:]]]
+        rows = []
+        for metric in dict.fromkeys(m for e in entries.values() for m in e["metrics"]):
+            lower = not first["higher_is_better"].get(metric, True)
+            cells = [f"{metric} (lower is better)" if lower else metric]
+            for name in names:
+                entry = entries.get(name, {"metrics": {}, "stderr": {}})
+                value = entry["metrics"].get(metric)
+                cell = "" if value is None else f"{value:.3f}"
+                if value is not None and metric in entry["stderr"]:
+                    cell += f" ± {entry['stderr'][metric]:.3f}"
+                if value is not None and name != names[0] and metric in baseline:
+                    cell += f" ({value - baseline[metric]:+.3f})"
+                cells.append(cell)
+            rows.append(cells)
+        shots = first.get("num_fewshot")
+        tables.append((f"{task} (n={first.get('n')}{f', {shots}-shot' if shots is not None else ''})", header, rows))
+    return tables
+
+
+def show_lm_eval(console, models: dict[str, dict[str, dict[str, Any]]]) -> None:
+    from rich.table import Table
+
+    for title, header, rows in delta_tables(models):
+        table = Table(title=f"general ability (lm-eval): {title}")
+        for i, column in enumerate(header):
+            table.add_column(column, justify="left" if i == 0 else "right")
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+
+
+def jsonl_dataset(data_files: str | dict[str, str], config_source: str | None = None, **_: Any):
+    """`custom_dataset: !function r1kit.lmeval.jsonl_dataset` in a task YAML: a JSONL dataset
+    whose `data_files` are relative to that YAML (not to the directory lm-eval runs in)."""
+    from datasets import load_dataset
+
+    base = Path(config_source).parent if config_source and config_source != "inline" else TASKS_DIR
+
+    def resolve(path: str) -> str:
+        return str(Path(path) if Path(path).is_absolute() else base / path)
+
+    files = {split: resolve(p) for split, p in data_files.items()} if isinstance(data_files, dict) else resolve(data_files)
+    return load_dataset("json", data_files=files)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _require():
+    try:
+        import lm_eval
+    except ImportError:
+        raise R1kitError("lm_eval stages need EleutherAI's lm-evaluation-harness: pip install 'r1kit[lmeval]'") from None
+    return lm_eval
+
+
+@functools.cache
+def _manager(paths: tuple[str, ...], *, defaults: bool):
+    """One index per process: a stage scores several models on the same tasks."""
+    from lm_eval.tasks import TaskManager
+
+    with _quiet():
+        return TaskManager(include_path=list(paths), include_defaults=defaults)
+
+
+@functools.cache
+def _counting_lm_class():
+    """HFLM that counts the tokens its forward passes process (for the cost ledger)."""
+    from lm_eval.models.huggingface import HFLM
+
+    class CountingHFLM(HFLM):
+        forward_tokens = 0
+
+        def _model_call(self, inps, attn_mask=None, labels=None):
+            self.forward_tokens += inps.numel()
+            return super()._model_call(inps, attn_mask=attn_mask, labels=labels)
+
+        def _model_generate(self, context, max_length, stop, **generation_kwargs):
+            out = super()._model_generate(context, max_length, stop, **generation_kwargs)
+            self.forward_tokens += out.numel()  # prompt once (prefill) + each new token once (KV cache)
+            return out
+
+    return CountingHFLM
+
+
+@contextlib.contextmanager
+def _quiet():
+    """lm-eval warns about every default it fills in; keep its errors only."""
+    logger = logging.getLogger("lm_eval")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)

@@ -1,0 +1,107 @@
+"""lm-eval integration: scores on r1kit's local task, a before/after recipe stage, clear errors."""
+
+import json
+
+import pytest
+
+pytest.importorskip("lm_eval")
+
+from r1kit import recipe as recipe_mod
+from r1kit.errors import R1kitError
+from r1kit.lmeval import delta_tables, run_lm_eval
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    from r1kit.models import build_char_tokenizer, build_tiny_model, save_model
+
+    tokenizer = build_char_tokenizer()
+    path = tmp_path_factory.mktemp("lmeval") / "tiny"
+    save_model(build_tiny_model("tiny-1m", tokenizer), tokenizer, path, prompt_info={"style": "compact", "chat": False})
+    return path
+
+
+def test_local_task_scores_a_tiny_model(tiny_model):
+    added = {}
+    meter = type("Meter", (), {"add": lambda self, **kw: added.update(kw)})()
+    result = run_lm_eval(str(tiny_model), ["r1kit_basics"], limit=6, batch_size=4, meter=meter)
+    task = result["r1kit_basics"]
+    assert set(task["metrics"]) == {"acc", "acc_norm"}
+    assert all(0.0 <= v <= 1.0 for v in task["metrics"].values())
+    assert set(task["stderr"]) == {"acc", "acc_norm"}
+    assert task["n"] == 6 and task["num_fewshot"] == 0
+    assert added["generated_tokens"] > 0 and added["parameters"] > 0
+
+
+def test_custom_jsonl_task_from_include_path(tiny_model, tmp_path):
+    """A user's own generate_until task: data_files relative to the YAML, not to the cwd."""
+    (tmp_path / "echo.jsonl").write_text("".join(json.dumps({"q": f"{i}+0", "a": str(i)}) + "\n" for i in range(5)))
+    (tmp_path / "echo.yaml").write_text(
+        "task: my_echo\ncustom_dataset: !function r1kit.lmeval.jsonl_dataset\n"
+        "dataset_kwargs: {data_files: echo.jsonl}\noutput_type: generate_until\ntest_split: train\n"
+        "doc_to_text: '{{q}}='\ndoc_to_target: '{{a}}'\n"
+        "generation_kwargs: {until: ['\\n'], max_gen_toks: 4, do_sample: false}\n"
+        "metric_list: [{metric: exact_match, aggregation: mean, higher_is_better: true}]\n")
+    result = run_lm_eval(str(tiny_model), ["my_echo"], include_path=str(tmp_path), limit=3, batch_size=2)
+    assert 0.0 <= result["my_echo"]["metrics"]["exact_match"] <= 1.0 and result["my_echo"]["n"] == 3
+
+
+def test_unknown_task_is_one_clear_error(tiny_model):
+    with pytest.raises(R1kitError, match=r"unknown lm-eval task 'arc_eazy' \(did you mean 'arc_easy'"):
+        run_lm_eval(str(tiny_model), ["arc_eazy"])
+
+
+def test_task_needing_a_download_offline(tiny_model, monkeypatch):
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    with pytest.raises(R1kitError, match="needs its dataset downloaded"):
+        run_lm_eval(str(tiny_model), ["arc_easy"], limit=2)
+
+
+def test_delta_tables_put_the_baseline_first():
+    def score(acc):
+        return {"t": {"metrics": {"acc": acc}, "stderr": {"acc": 0.05}, "higher_is_better": {"acc": True},
+                      "n": 10, "num_fewshot": 0}}
+
+    [(title, header, rows)] = delta_tables({"base": score(0.5), "sft": score(0.4)})
+    assert title == "t (n=10, 0-shot)" and header == ["metric", "base (baseline)", "sft (vs baseline)"]
+    assert rows == [["acc", "0.500 ± 0.050", "0.400 ± 0.050 (-0.100)"]]
+
+
+def test_stage_validation():
+    base = {"name": "x", "model": {"preset": "tiny-1m"}, "stages": [{"name": "base", "kind": "pretrain"}]}
+    with pytest.raises(R1kitError, match="include_path /nope is not a directory"):
+        recipe_mod.validate({**base, "stages": [*base["stages"], {"name": "le", "kind": "lm_eval", "models": ["base"],
+                                                                  "include_path": "/nope"}]})
+    with pytest.raises(R1kitError, match="reads 'sft', which no earlier stage makes"):
+        recipe_mod.validate({**base, "stages": [*base["stages"], {"name": "le", "kind": "lm_eval", "models": ["sft"]}]})
+
+
+def test_recipe_reports_before_and_after(tmp_path, monkeypatch):
+    from r1kit.pipeline import Run
+
+    recipe = recipe_mod.validate({
+        "name": "lmeval-retention", "model": {"preset": "tiny-1m"},
+        "stages": [
+            {"name": "base", "kind": "pretrain", "data": {"levels": "1-2", "count": 40},
+             "train": {"max_steps": 2, "per_device_train_batch_size": 4, "logging_steps": 1}},
+            {"name": "sft", "kind": "sft", "from": "base", "data": {"levels": "1-2", "count": 20},
+             "train": {"max_steps": 2, "per_device_train_batch_size": 4, "logging_steps": 1}},
+            {"name": "general", "kind": "lm_eval", "models": ["base", "sft"], "tasks": ["r1kit_basics"],
+             "limit": 5, "batch_size": 5},
+            {"name": "report", "kind": "report"},
+        ]})
+    monkeypatch.setattr("r1kit.stages.TINY_WORLD_CACHE", tmp_path / "cache")  # not the user's cached bases
+    results = Run(recipe, tmp_path / "run").execute()
+    scores = results["lm_eval"]["general"]["models"]
+    assert list(scores) == ["base", "sft"]
+    assert all(0.0 <= scores[m]["r1kit_basics"]["metrics"]["acc"] <= 1.0 for m in scores)
+    delta = scores["sft"]["r1kit_basics"]["metrics"]["acc"] - scores["base"]["r1kit_basics"]["metrics"]["acc"]
+    saved = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert saved["lm_eval"]["general"]["models"] == scores
+    report = (tmp_path / "run" / "report.md").read_text()
+    assert "General ability (lm-eval): r1kit_basics (n=5, 0-shot)" in report
+    assert "| metric | base (baseline) | sft (vs baseline) |" in report
+    assert f"({delta:+.3f})" in report
+    assert "r1kit_basics" in (tmp_path / "run" / "report.html").read_text()
+    [stage] = [s for s in results["ledger"]["stages"] if s["stage"] == "general"]
+    assert stage["generated_tokens"] > 0 and stage["flops"] > 0

@@ -248,6 +248,25 @@ def _distill(run, teacher, count: int, out: str, **arguments) -> None:
                   f"{summary.out / 'summary.json'}")
 
 
+@app.command()
+def serve(
+    model: Annotated[str, typer.Option(help="A model directory (r1kit or HF) or hub id.")],
+    host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0: every interface).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on (0: a free one).")] = 8000,
+    name: Annotated[Optional[str], typer.Option(help="Model name clients send (default: --model as given).")] = None,
+    max_tokens_limit: Annotated[int, typer.Option(help="Cap on max_tokens per completion.")] = 2048,
+) -> None:
+    """Serve a model over an OpenAI-compatible HTTP API (/v1/chat/completions, /v1/completions)."""
+    from r1kit.serve import serve as serve_model
+
+    quiet_libraries()
+    try:
+        serve_model(model, host=host, port=port, name=name, max_tokens_limit=max_tokens_limit,
+                    announce=lambda line: console.print(line, markup=False, highlight=False, soft_wrap=True))
+    except KeyboardInterrupt:
+        console.print("stopped")
+
+
 def quiet_libraries() -> None:
     """Keep library chatter (HF warnings, dataset progress bars) out of our progress output."""
     import logging

@@ -119,11 +119,17 @@ class GenerationSettings:
     batch_size: int = 128
     temperature: float = 1.0
     top_p: float = 1.0
+    stop: tuple[str, ...] = ()  # stop strings: a sequence ends once its text holds one (kept in the text)
 
 
 def generate(model, tokenizer, prompts: list[str], *, samples: int = 1, greedy: bool = True,
-             settings: GenerationSettings | None = None, progress: Any = None) -> list[list[str]]:
-    """`samples` completions per prompt (text after the prompt, special tokens dropped)."""
+             settings: GenerationSettings | None = None, progress: Any = None, streamer: Any = None,
+             lengths: list[tuple[int, bool]] | None = None) -> list[list[str]]:
+    """`samples` completions per prompt (text after the prompt, special tokens dropped).
+
+    `streamer` (a transformers streamer; one prompt, one sample) receives tokens as they come.
+    `lengths`, when given, receives (tokens generated, ended by EOS) per completion, in order.
+    """
     import torch
 
     settings = settings or GenerationSettings()
@@ -143,15 +149,29 @@ def generate(model, tokenizer, prompts: list[str], *, samples: int = 1, greedy: 
                 kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
             else:
                 kwargs.update(do_sample=True, temperature=settings.temperature, top_p=settings.top_p, top_k=0)
+            if settings.stop:
+                kwargs.update(stop_strings=list(settings.stop), tokenizer=tokenizer)
             with torch.inference_mode():
-                generated = model.generate(**encoded, **kwargs)
-            texts = tokenizer.batch_decode(generated[:, encoded["input_ids"].shape[1]:], skip_special_tokens=True)
+                generated = model.generate(**encoded, **kwargs, streamer=streamer)
+            new_tokens = generated[:, encoded["input_ids"].shape[1]:]
+            texts = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+            if lengths is not None:
+                lengths.extend(_generated_length(row, tokenizer) for row in new_tokens.tolist())
             outputs.extend(texts[i * samples:(i + 1) * samples] for i in range(len(batch)))
             if progress is not None:
                 progress(len(batch))
     finally:
         model.train(was_training)
     return outputs
+
+
+def _generated_length(row: list[int], tokenizer) -> tuple[int, bool]:
+    # generate() pads a sequence that finished early (EOS or a stop string) up to the batch's length
+    if tokenizer.eos_token_id in row:
+        return row.index(tokenizer.eos_token_id) + 1, True
+    while row and row[-1] == tokenizer.pad_token_id:
+        row.pop()
+    return len(row), False
 
 
 # ---------------------------------------------------------------- scoring

@@ -15,9 +15,9 @@ openai = pytest.importorskip("openai")
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
-from r1kit.cli import main  # noqa: E402
-from r1kit.models import build_char_tokenizer, build_tiny_model, save_model  # noqa: E402
-from r1kit.serve import MAX_BODY_BYTES, Message, ServedModel, running  # noqa: E402
+from r1kit.cli import main
+from r1kit.models import build_char_tokenizer, build_tiny_model, save_model
+from r1kit.serve import MAX_BODY_BYTES, Message, ServedModel, running
 
 LIMIT = 12  # --max-tokens-limit: keeps every generation short
 

@@ -13,11 +13,11 @@ pytest.importorskip("openai")
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
-from r1kit.errors import R1kitError  # noqa: E402
-from r1kit.models import build_char_tokenizer, build_tiny_model, save_model  # noqa: E402
-from r1kit.serve import ServedModel, running  # noqa: E402
-from r1kit.teachers import Teacher, load_teacher  # noqa: E402
-from r1kit.teachers.openai_compat import is_local  # noqa: E402
+from r1kit.errors import R1kitError
+from r1kit.models import build_char_tokenizer, build_tiny_model, save_model
+from r1kit.serve import ServedModel, running
+from r1kit.teachers import Teacher, load_teacher
+from r1kit.teachers.openai_compat import is_local
 
 PROMPTS = ["1+2", "3*4", "10-7", "8/2"]
 
@@ -99,8 +99,8 @@ def error(message: str) -> dict:
 def stub():
     stubs = []
 
-    def make(replies, final=(200, {}, completion("<answer>4</answer>"))):
-        stubs.append(Stub(replies, final))
+    def make(replies, final=None):
+        stubs.append(Stub(replies, final or (200, {}, completion("<answer>4</answer>"))))
         return stubs[-1]
 
     yield make

@@ -137,7 +137,7 @@ class ServedModel:
         try:
             return self.tokenizer.apply_chat_template([{"role": m.role, "content": m.text()} for m in messages],
                                                       tokenize=False, add_generation_prompt=True)
-        except Exception as error:  # jinja raises on roles or orders a template does not accept
+        except Exception as error:  # noqa: BLE001 (jinja raises on roles or orders a template does not accept)
             raise APIError(400, f"messages: the model's chat template refused them ({error})", param="messages")
 
     def count_tokens(self, text: str) -> int:
@@ -256,9 +256,9 @@ def create_app(served: ServedModel):
         if len(prompts) * n > MAX_SEQUENCES:
             raise APIError(400, f"prompts x n is {len(prompts) * n}; at most {MAX_SEQUENCES} per request", param="n")
         prompt_tokens = [served.count_tokens(p) for p in prompts]
-        options = dict(n=n, max_tokens=served.budget(max(prompt_tokens), max_tokens, "messages" if chat else "prompt"),
-                       temperature=1.0 if request.temperature is None else request.temperature,
-                       top_p=request.top_p or 1.0, seed=request.seed, stop=request.stops())
+        options = {"n": n, "max_tokens": served.budget(max(prompt_tokens), max_tokens, "messages" if chat else "prompt"),
+                   "temperature": 1.0 if request.temperature is None else request.temperature,
+                   "top_p": request.top_p or 1.0, "seed": request.seed, "stop": request.stops()}
         head = {"id": f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex}", "created": int(time.time()),
                 "model": served.name}
         if request.stream:
@@ -316,7 +316,7 @@ def _stream(served: ServedModel, prompt: str, prompt_tokens: int, options: dict[
     def work() -> None:
         try:
             result["choice"] = served.complete([prompt], streamer=streamer, **options)[0][0]
-        except Exception as error:  # reported in the stream: the 200 header is already out
+        except Exception as error:  # noqa: BLE001 (reported in the stream: the 200 header is already out)
             result["error"] = error
             streamer.end()
 

@@ -88,7 +88,7 @@ class OpenAITeacher:
         return texts[:n]
 
     def _request(self, prompt: str, n: int, max_tokens: int, temperature: float, seed: int) -> list[str]:
-        options = dict(model=self.model, n=n, temperature=temperature, seed=seed)
+        options = {"model": self.model, "n": n, "temperature": temperature, "seed": seed}
         try:
             if self.mode == "completions":
                 response = self.client.completions.create(prompt=prompt, max_tokens=max_tokens, **options)

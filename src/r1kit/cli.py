@@ -55,17 +55,67 @@ def data_build(
     test_fraction: Annotated[float, typer.Option(help="Share of rows held out as test.")] = 0.1,
     conversational: Annotated[bool, typer.Option(help="Chat-format prompt/completion (list of messages).")] = False,
     jsonl: Annotated[bool, typer.Option("--jsonl", help="Also write train.jsonl and test.jsonl.")] = False,
+    format_: Annotated[Optional[str], typer.Option("--format", help="arrow (in memory, HF save_to_disk) or parquet (streamed shards; default with --workers).")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="Generate with W processes, streaming Parquet shards in bounded memory.")] = None,
 ) -> None:
     """Generate problems with exact traces into a HF DatasetDict (train/test)."""
     import datasets
 
     from r1kit import data
 
+    if format_ is None:
+        format_ = "parquet" if workers is not None else "arrow"
+    if format_ not in ("arrow", "parquet"):
+        raise R1kitError(f"--format must be arrow or parquet, got {format_!r}")
+    if format_ == "parquet":
+        _data_build_sharded(out, task, data.parse_levels(levels), count, style=style, seed=seed,
+                            test_fraction=test_fraction, conversational=conversational, jsonl=jsonl,
+                            workers=1 if workers is None else workers)
+        return
+    if workers is not None:
+        raise R1kitError("--workers streams Parquet shards: drop --format arrow or use --format parquet")
     datasets.disable_progress_bars()  # our one summary line says what was written
     dataset = data.build(task, data.parse_levels(levels), count, style=style, seed=seed,
                          test_fraction=test_fraction, conversational=conversational)
     path = data.save(dataset, out, jsonl=jsonl)
     console.print(f"wrote {len(dataset['train'])} train and {len(dataset['test'])} test rows to {path}")
+
+
+def _data_build_sharded(out: str, task: str, levels: list[int], count: int, *, jsonl: bool, workers: int,
+                        **options) -> None:
+    import time
+
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from r1kit import shards
+
+    if jsonl:
+        raise R1kitError("--jsonl needs the in-memory build; sharded Parquet loads with r1kit.data.load or "
+                         "datasets.load_dataset('parquet', ...)")
+    if workers < 1:
+        raise R1kitError(f"--workers must be at least 1, got {workers}")
+    start = time.perf_counter()
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[rate]}"), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        bar = progress.add_task("rows", total=count, rate="")
+
+        def advance(n: int) -> None:
+            done = progress.tasks[0].completed + n
+            progress.update(bar, advance=n, rate=f"{done / (time.perf_counter() - start):,.0f} rows/s")
+
+        summary = shards.build(task, levels, count, out, workers=workers, progress=advance, **options)
+    seconds = time.perf_counter() - start
+    plural = lambda n: f"{n} shard{'s' * (n != 1)}"
+    console.print(f"wrote {summary.train_rows} train rows ({plural(summary.train_shards)}) and {summary.test_rows} "
+                  f"test rows ({plural(summary.test_shards)}) to {summary.path / shards.DATA_DIR} "
+                  f"in {seconds:.0f} s ({count / seconds:,.0f} rows/s, {workers} workers)")
 
 
 @app.command("run")
@@ -74,8 +124,24 @@ def run_recipe(
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a field: key.sub=value (stages by name).")] = None,
     out: Annotated[Optional[str], typer.Option(help="Run directory (default: runs/<recipe name>).")] = None,
     smoke: Annotated[bool, typer.Option(help="Apply the recipe's `smoke:` overrides (a fast check).")] = False,
+    launcher: Annotated[str, typer.Option(help="none, or accelerate: run under `accelerate launch` (several GPUs/processes).")] = "none",
+    num_processes: Annotated[Optional[int], typer.Option(help="With --launcher accelerate: processes in all (default: the config's).")] = None,
+    accelerate_config: Annotated[Optional[str], typer.Option(help="With --launcher accelerate: ddp, zero2, zero3, fsdp, cpu or a YAML file (default: ddp on GPUs, cpu without).")] = None,
 ) -> None:
     """Run a recipe's stages into one run directory; re-running resumes."""
+    if launcher not in ("none", "accelerate"):
+        raise R1kitError(f"unknown launcher {launcher!r}; use none or accelerate")
+    if launcher == "accelerate":
+        from r1kit import distributed
+
+        if not distributed.launched():  # already under a launcher: just run
+            from r1kit import recipe as recipes
+
+            recipes.load(recipe, set_ or [], smoke=smoke)  # a bad recipe fails here, once, before any process starts
+            args = ["run", recipe, *[a for item in set_ or [] for a in ("--set", item)],
+                    *(["--out", out] if out else []), *(["--smoke"] if smoke else [])]
+            code = distributed.relaunch(args, num_processes=num_processes, config=accelerate_config)
+            raise typer.Exit(code)
     _run_recipe(recipe, set_ or [], out, smoke)
 
 
@@ -102,6 +168,10 @@ def _run_recipe(path: str, overrides: list[str], out: Optional[str], smoke: bool
     start = time.perf_counter()
     from r1kit.stages import print_summary
 
+    from r1kit.distributed import is_main
+
+    if not is_main():  # under accelerate launch: rank 0 alone talks
+        console.quiet = True
     run = Run(loaded, out or f"runs/{loaded.name}{'-smoke' if smoke else ''}", console=console)
     results = run.execute()
     console.rule("summary")
@@ -123,6 +193,7 @@ def eval_(
     max_new_tokens: Annotated[int, typer.Option(help="Generation budget per completion.")] = 96,
     batch_size: Annotated[int, typer.Option(help="Sequences per generation batch.")] = 128,
     out_file: Annotated[Optional[str], typer.Option("--out", help="Write the results as JSON here.")] = None,
+    engine: Annotated[str, typer.Option(help="auto (vLLM when installed and on a GPU), hf (transformers) or vllm.")] = "auto",
 ) -> None:
     """Evaluate a model: accuracy by level with 95% intervals, pass@k and maj@k."""
     from pathlib import Path
@@ -130,13 +201,14 @@ def eval_(
     from rich.progress import Progress
 
     from r1kit import data
+    from r1kit.engines import choose_engine, load_for_eval
     from r1kit.evaluate import GenerationSettings, PromptFormat, evaluate_model, problems_from_jsonl, problems_from_task
-    from r1kit.models import load_model
     from r1kit.stages import show_table
 
     problems = problems_from_jsonl(data_file) if data_file else problems_from_task(task, data.parse_levels(levels), count, seed)
+    chosen = choose_engine(engine)
     quiet_libraries()
-    loaded, tokenizer = load_model(model)
+    loaded, tokenizer = load_for_eval(model, chosen, seed=seed)
     settings = GenerationSettings(max_new_tokens=max_new_tokens, batch_size=batch_size)
     with Progress(console=console, transient=True) as progress:
         bar = progress.add_task("generating", total=len(problems))
@@ -152,6 +224,25 @@ def eval_(
 
         write_json(Path(out_file), summary)
         console.print(f"wrote {out_file}")
+
+
+@app.command()
+def serve(
+    model: Annotated[str, typer.Option(help="A model directory (r1kit or HF) or hub id.")],
+    host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0: every interface).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on (0: a free one).")] = 8000,
+    name: Annotated[Optional[str], typer.Option(help="Model name clients send (default: --model as given).")] = None,
+    max_tokens_limit: Annotated[int, typer.Option(help="Cap on max_tokens per completion.")] = 2048,
+) -> None:
+    """Serve a model over an OpenAI-compatible HTTP API (/v1/chat/completions, /v1/completions)."""
+    from r1kit.serve import serve as serve_model
+
+    quiet_libraries()
+    try:
+        serve_model(model, host=host, port=port, name=name, max_tokens_limit=max_tokens_limit,
+                    announce=lambda line: console.print(line, markup=False, highlight=False, soft_wrap=True))
+    except KeyboardInterrupt:
+        console.print("stopped")
 
 
 TeacherOpt = Annotated[str, typer.Option("--teacher", help="local:PATH_OR_HUB_ID or openai:MODEL_NAME.")]
@@ -248,25 +339,6 @@ def _distill(run, teacher, count: int, out: str, **arguments) -> None:
                   f"{summary.out / 'summary.json'}")
 
 
-@app.command()
-def serve(
-    model: Annotated[str, typer.Option(help="A model directory (r1kit or HF) or hub id.")],
-    host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0: every interface).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on (0: a free one).")] = 8000,
-    name: Annotated[Optional[str], typer.Option(help="Model name clients send (default: --model as given).")] = None,
-    max_tokens_limit: Annotated[int, typer.Option(help="Cap on max_tokens per completion.")] = 2048,
-) -> None:
-    """Serve a model over an OpenAI-compatible HTTP API (/v1/chat/completions, /v1/completions)."""
-    from r1kit.serve import serve as serve_model
-
-    quiet_libraries()
-    try:
-        serve_model(model, host=host, port=port, name=name, max_tokens_limit=max_tokens_limit,
-                    announce=lambda line: console.print(line, markup=False, highlight=False, soft_wrap=True))
-    except KeyboardInterrupt:
-        console.print("stopped")
-
-
 def quiet_libraries() -> None:
     """Keep library chatter (HF warnings, dataset progress bars) out of our progress output."""
     import logging
@@ -287,7 +359,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     """Entry point: user errors become one line on stderr and a non-zero exit, never a traceback."""
     err = Console(stderr=True, soft_wrap=True)
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)  # an int when a command raised typer.Exit(code)
     except R1kitError as error:
         err.print(f"error: {error}", highlight=False, markup=False)
         return 2
@@ -300,7 +372,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         return getattr(error, "exit_code", 2) or 2
     except (BrokenPipeError, KeyboardInterrupt):
         return 130
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 def run() -> None:

@@ -118,10 +118,14 @@ def save(dataset_dict, out: str | Path, *, jsonl: bool = False) -> Path:
 
 
 def load(path: str | Path):
-    """Load what `save` wrote (the HF copy)."""
-    from datasets import load_from_disk
+    """Load what `save` wrote (the HF copy), or the Parquet shards of `r1kit.shards.build`."""
+    from datasets import load_dataset, load_from_disk
+
+    from r1kit.shards import data_files
 
     path = Path(path)
+    if files := data_files(path):
+        return load_dataset("parquet", data_files=files)
     target = path / "hf" if (path / "hf").exists() else path
     if not target.exists():
         raise R1kitError(f"no dataset at {path}; build one with `r1kit data build --out {path}`")

@@ -133,6 +133,9 @@ def generate(model, tokenizer, prompts: list[str], *, samples: int = 1, greedy: 
     import torch
 
     settings = settings or GenerationSettings()
+    if hasattr(model, "generate_texts"):  # another engine, e.g. r1kit.engines.VLLMModel
+        return model.generate_texts(tokenizer, prompts, samples=samples, greedy=greedy, settings=settings,
+                                    progress=progress)
     tokenizer.padding_side = "left"  # decoder-only batched generation
     device = next(model.parameters()).device
     was_training = model.training

@@ -3,6 +3,11 @@
 Each attempt writes `ledger/<stage>-<attempt>.json` at start, every few seconds while it runs,
 and at the end, so a run that is interrupted and resumed still accounts for the lost work.
 FLOPs are the usual estimates: 6·N·T for training tokens, 2·N·T for generated/scored tokens.
+
+Under several processes every rank writes its own file (`<stage>-<attempt>-rank<r>.json`, one
+attempt id shared by the ranks): wall and CPU seconds add up over ranks (device-seconds, waiting
+at barriers included: that time is paid for), while tokens are TRL's global counts, metered on
+rank 0 only, so tokens and FLOPs are counted once.
 """
 
 from __future__ import annotations
@@ -34,40 +39,52 @@ class Attempt:
     kind: str
     attempt: str
     parameters: int = 0
+    rank: int = 0  # this process's rank, of `processes`
+    processes: int = 1
     status: str = "running"  # running | done | failed (a killed attempt stays "running")
     started: float = field(default_factory=time.time)
     wall_s: float = 0.0
     cpu_s: float = 0.0
     train_tokens: int = 0
     generated_tokens: int = 0  # tokens produced or scored by forward passes only
+    teacher_flops: float = 0.0  # another model's work on this stage's behalf (a teacher scoring tokens)
     peak_memory_bytes: int = 0
     gpu_peak_memory_bytes: int = 0
 
     @property
     def flops(self) -> float:
+        return self.student_flops + self.teacher_flops
+
+    @property
+    def student_flops(self) -> float:
         return 6.0 * self.parameters * self.train_tokens + 2.0 * self.parameters * self.generated_tokens
 
     def row(self) -> dict[str, Any]:
-        return {**asdict(self), "flops": self.flops}
+        return {**asdict(self), "flops": self.flops, "student_flops": self.student_flops}
 
 
 class Meter:
     """`with Meter(run_dir, "sft", "sft") as meter: ...; meter.add(train_tokens=...)`"""
 
-    def __init__(self, run_dir: str | Path, stage: str, kind: str, parameters: int = 0):
+    def __init__(self, run_dir: str | Path, stage: str, kind: str, parameters: int = 0, *,
+                 attempt: str | None = None, rank: int = 0, world_size: int = 1):
         self.path_dir = Path(run_dir) / "ledger"
-        self.attempt = Attempt(stage=stage, kind=kind, attempt=uuid.uuid4().hex[:8], parameters=parameters)
+        self.attempt = Attempt(stage=stage, kind=kind, attempt=attempt or new_attempt_id(), parameters=parameters,
+                               rank=rank, processes=world_size)
         self._stop = threading.Event()
         self._lock = threading.Lock()
 
     @property
     def path(self) -> Path:
-        return self.path_dir / f"{self.attempt.stage}-{self.attempt.attempt}.json"
+        rank = f"-rank{self.attempt.rank}" if self.attempt.processes > 1 else ""
+        return self.path_dir / f"{self.attempt.stage}-{self.attempt.attempt}{rank}.json"
 
-    def add(self, *, train_tokens: int = 0, generated_tokens: int = 0, parameters: int | None = None) -> None:
+    def add(self, *, train_tokens: int = 0, generated_tokens: int = 0, teacher_flops: float = 0.0,
+            parameters: int | None = None) -> None:
         with self._lock:
             self.attempt.train_tokens += int(train_tokens)
             self.attempt.generated_tokens += int(generated_tokens)
+            self.attempt.teacher_flops += float(teacher_flops)
             if parameters:
                 self.attempt.parameters = int(parameters)
 
@@ -116,7 +133,11 @@ class Meter:
         os.replace(tmp, self.path)
 
 
-SUMMED = ("wall_s", "cpu_s", "train_tokens", "generated_tokens", "flops")
+SUMMED = ("wall_s", "cpu_s", "train_tokens", "generated_tokens", "flops", "student_flops")
+
+
+def new_attempt_id() -> str:
+    return uuid.uuid4().hex[:8]
 
 
 def read(run_dir: str | Path) -> dict[str, Any]:
@@ -133,13 +154,19 @@ def read(run_dir: str | Path) -> dict[str, Any]:
     for row in rows:
         stage = stages.setdefault(row["stage"], {"stage": row["stage"], "kind": row["kind"], "attempts": 0,
                                                  "peak_memory_bytes": 0, **{k: 0 for k in SUMMED}})
-        stage["attempts"] += 1
+        stage["attempts"] += row.get("rank", 0) == 0  # one attempt, however many processes ran it
         stage["peak_memory_bytes"] = max(stage["peak_memory_bytes"], row["peak_memory_bytes"])
         for key in SUMMED:
-            stage[key] += row[key]
+            stage[key] += row.get(key, 0)
 
     def total(selected: list[dict[str, Any]]) -> dict[str, Any]:
-        return {key: sum(r[key] for r in selected) for key in SUMMED}
+        return {key: sum(r.get(key, 0) for r in selected) for key in SUMMED}
 
     final = [r for r in rows if r["status"] == "done"]
     return {"attempts": rows, "stages": list(stages.values()), "total_all": total(rows), "total_final": total(final)}
+
+
+def cost(ledger: dict[str, Any], stages: set[str], *, final_only: bool = False) -> dict[str, Any]:
+    """Totals over the attempts of some stages (e.g. one ablation arm, or everything it depends on)."""
+    rows = [r for r in ledger["attempts"] if r["stage"] in stages and (r["status"] == "done" or not final_only)]
+    return {key: sum(r.get(key, 0) for r in rows) for key in SUMMED}

@@ -167,6 +167,9 @@ class Run:
                 details[stage.name] = data["models"]
         lm_eval = {s.name: json.loads((self.stage_dir(s.name) / "lm_eval.json").read_text()) for s in self.recipe.stages
                    if s.kind == "lm_eval" and (self.stage_dir(s.name) / "lm_eval.json").exists()}
+        collections = {s.name: json.loads((self.stage_dir(s.name) / "traces" / "summary.json").read_text())
+                       for s in self.recipe.stages
+                       if s.kind == "collect" and (self.stage_dir(s.name) / "traces" / "summary.json").exists()}
         curves = {}
         for stage in self.recipe.stages:
             if stage.kind in TRAINING_KINDS:
@@ -175,7 +178,8 @@ class Run:
                 curves[stage.name] = read_metrics(self.stage_dir(stage.name) / "metrics.jsonl")
         spent = ledger.read(self.dir)
         return {"recipe": self.recipe.name, "evals": evals, "retention": retention, "eval_details": details,
-                "lm_eval": lm_eval, "curves": curves, "ledger": spent, "costs": self.costs(spent)}
+                "lm_eval": lm_eval, "collections": collections, "curves": curves, "ledger": spent,
+                "costs": self.costs(spent)}
 
     def costs(self, spent: dict[str, Any]) -> dict[str, Any]:
         """Per evaluated model: `own`, the final attempts of the stages that trained its weights

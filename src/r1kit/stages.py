@@ -240,15 +240,21 @@ def run_distill(run: Run, stage, meter) -> None:
     if recipe.model.lora:
         model = apply_lora(model, **recipe.model.lora)
     if stage.mode == "sequence":
-        from r1kit.teachers.collect import traces_dataset
+        from r1kit.teachers.collect import load_summary, traces_dataset
 
         traces = run.recipe.stage(stage.traces)
-        dataset = traces_dataset(run.stage_dir(traces.name) / "traces", conversational=recipe.chat)
-        if len(dataset) == 0:
-            raise R1kitError(f"stage {traces.name!r} kept no verified traces; nothing to distill "
-                             "(more samples per problem, easier levels or a stronger teacher)")
-        dataset = save_stage_data(run, stage, dataset.shuffle(seed=recipe.seed))
         style = _teacher_style(run, traces)
+        folder = run.stage_dir(traces.name) / "traces"
+        if not load_summary(folder).traces_rows:
+            # A result, not an error: the arm is reported as its untouched base, and the run goes on.
+            from r1kit.models import save_model
+
+            run.console.print(f"[bold yellow]warning:[/] the teacher of {traces.name!r} had no answer verified; "
+                              f"{stage.name!r} is its base model unchanged (see {folder / 'summary.json'})")
+            save_model(model, tokenizer, run.stage_dir(stage.name) / "model", prompt_info={"style": style, "chat": recipe.chat})
+            return
+        dataset = traces_dataset(folder, conversational=recipe.chat)
+        dataset = save_stage_data(run, stage, dataset.shuffle(seed=recipe.seed))
         return _sft_on(run, stage, meter, model, tokenizer, dataset, style)
     _logit_distill(run, stage, meter, model, tokenizer)
 

@@ -26,6 +26,10 @@ def grpo_config(output_dir: Path, train: dict[str, Any], *, seed: int = 0, rewar
     from trl import GRPOConfig
 
     args = {**base_args(output_dir, seed), **GRPO_DEFAULTS, **train}
+    if args.get("use_vllm"):  # TRL's rollouts through vLLM (colocate, or a `trl vllm-serve` server)
+        from r1kit.engines import require_vllm
+
+        require_vllm("use_vllm: true")
     if reward_weights is not None and "reward_weights" not in train:
         args["reward_weights"] = reward_weights
     return GRPOConfig(**args)

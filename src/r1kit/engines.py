@@ -1,0 +1,142 @@
+"""Generation engines for evaluation: transformers (`hf`, runs everywhere) or vLLM (`vllm`, fast on GPUs).
+
+`auto` picks vLLM when it is installed and a GPU is present, transformers otherwise. Both see the
+same prompts (token ids from r1kit's own tokenizer, so char-level models work in vLLM too) and
+return the same texts (special tokens dropped, cut after a stop string), so scores are comparable.
+
+GRPO's rollouts use TRL's own vLLM integration (`use_vllm`, `vllm_mode` in a stage's `train:`);
+`require_vllm` makes a missing install one clear error before any work starts.
+"""
+
+from __future__ import annotations
+
+import math
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any
+
+from r1kit.errors import R1kitError
+
+ENGINES = ("auto", "hf", "vllm")
+
+
+def vllm_available() -> bool:
+    return find_spec("vllm") is not None
+
+
+def vllm_missing(what: str) -> str:
+    return (f"{what} needs vLLM, which is not installed: pip install 'r1kit[vllm]' (on a CUDA machine); "
+            "for GRPO with vllm_mode: server also start `trl vllm-serve --model MODEL` on GPUs of its own")
+
+
+def require_vllm(what: str) -> None:
+    if not vllm_available():
+        raise R1kitError(vllm_missing(what))
+
+
+def choose_engine(requested: str = "auto", *, cuda: bool | None = None) -> str:
+    """`hf` or `vllm`: what `requested` means on this machine."""
+    if requested not in ENGINES:
+        raise R1kitError(f"unknown engine {requested!r}; engines: {', '.join(ENGINES)}")
+    if requested == "vllm":
+        require_vllm("engine: vllm")
+    if requested != "auto":
+        return requested
+    if cuda is None:
+        import torch
+
+        cuda = torch.cuda.is_available()
+    return "vllm" if cuda and vllm_available() else "hf"
+
+
+def sampling_kwargs(settings, *, samples: int, greedy: bool, seed: int, eos_token_id: int) -> dict[str, Any]:
+    """`vllm.SamplingParams` arguments that match `r1kit.evaluate.generate` with transformers:
+    greedy is temperature 0; sampling uses the settings' temperature and top_p and no top-k."""
+    kwargs: dict[str, Any] = {"n": samples, "max_tokens": settings.max_new_tokens, "seed": seed,
+                              "stop_token_ids": [eos_token_id], "detokenize": False}
+    if greedy:
+        kwargs.update(temperature=0.0, top_p=1.0)
+    else:
+        kwargs.update(temperature=settings.temperature, top_p=settings.top_p)
+    return kwargs
+
+
+def cut_at_stop(text: str, stop: tuple[str, ...] | list[str]) -> str:
+    """End the text after the first stop string, as transformers' `stop_strings` does."""
+    ends = [text.index(s) + len(s) for s in stop if s in text]
+    return text[:min(ends)] if ends else text
+
+
+class VLLMModel:
+    """A model directory loaded into vLLM in this process. `r1kit.evaluate.generate` hands any
+    object with `generate_texts` its prompts instead of calling transformers."""
+
+    def __init__(self, path: str | Path, *, dtype: str | None = None, seed: int = 0,
+                 gpu_memory_utilization: float = 0.5):
+        require_vllm("engine: vllm")
+        import gc
+
+        import torch
+        from vllm import LLM
+
+        gc.collect()  # training that ran earlier in this process may still hold GPU memory
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        self.path, self.seed = str(path), seed
+        # r1kit tokenizes and detokenizes itself: vLLM never loads a tokenizer that might read
+        # the char tokenizer's files differently.
+        self.llm = LLM(model=self.path, skip_tokenizer_init=True, dtype=dtype or "auto", seed=seed,
+                       gpu_memory_utilization=gpu_memory_utilization)
+
+    def generate_texts(self, tokenizer, prompts: list[str], *, samples: int, greedy: bool, settings,
+                       progress: Any = None) -> list[list[str]]:
+        from vllm import SamplingParams
+
+        params = SamplingParams(**sampling_kwargs(settings, samples=samples, greedy=greedy, seed=self.seed,
+                                                  eos_token_id=tokenizer.eos_token_id))
+        requests = [{"prompt_token_ids": tokenizer(p, add_special_tokens=False)["input_ids"]} for p in prompts]
+        outputs = self.llm.generate(requests, params, use_tqdm=False)
+        texts = [[cut_at_stop(tokenizer.decode(c.token_ids, skip_special_tokens=True), settings.stop)
+                  for c in out.outputs] for out in outputs]
+        if progress is not None:
+            progress(len(prompts))
+        return texts
+
+    def parameter_count(self) -> int:
+        return count_saved_parameters(self.path)
+
+
+def count_saved_parameters(path: str | Path) -> int:
+    """Parameters in a model directory's safetensors files, read from their headers only."""
+    from safetensors import safe_open
+
+    total = 0
+    for file in Path(path).glob("*.safetensors"):
+        with safe_open(str(file), framework="pt") as f:
+            for key in f.keys():
+                shape = f.get_slice(key).get_shape()
+                total += math.prod(shape)
+    return total
+
+
+def load_for_eval(path: str, engine: str, *, dtype: str | None = None, seed: int = 0):
+    """(model, tokenizer) for `r1kit.evaluate.evaluate_model`: a transformers model on this
+    process's device, or a `VLLMModel`."""
+    from r1kit.models import _load_tokenizer, load_model
+
+    if engine == "vllm":
+        tokenizer = _load_tokenizer(path)
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        return VLLMModel(path, dtype=dtype, seed=seed), tokenizer
+    from r1kit.distributed import device
+
+    return load_model(path, dtype=dtype, device=device())
+
+
+def parameter_count(model) -> int:
+    if isinstance(model, VLLMModel):
+        return model.parameter_count()
+    from r1kit.models import count_parameters
+
+    return count_parameters(model)

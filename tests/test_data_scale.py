@@ -106,8 +106,9 @@ if __name__ == "__main__":
 # Level 4: 99.9% of its draws are distinct (level 3 runs dry towards 2M: ~40% of draws wasted),
 # and all 1.98M train rows share one level, so one key table holds them all (the worst case).
 # The in-memory build holds every row as Python objects and then as Arrow: measured ~2.7 KB a row
-# (956 MB peak RSS for 300k rows of levels 3-4, compact), i.e. ~5.4 GB for 2M rows. Streamed, the
-# parent measured 165 MB and each worker 127 MB (same at 200k rows: 161 and 125 MB).
+# (956 MB peak RSS for 300k rows of levels 3-4, compact), i.e. ~5.4 GB for 2M rows. Streamed, this
+# build measured 203 MiB in the parent (32 MiB of it the key table) and 129 MiB a worker: 461 MiB
+# counted as above; 200k rows of levels 3-4 measured 161 + 2 x 125 MiB.
 CEILING = 600 * 2**20
 
 

@@ -4,3 +4,20 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
+import pytest  # noqa: E402
+
+
+def run_cli(*args, env=None, cwd=None, timeout=900):
+    """`r1kit ARGS` in a fresh process (as a user runs it), with extra environment variables."""
+    return subprocess.run([sys.executable, "-c", "from r1kit.cli import run; run()", *args], capture_output=True,
+                          text=True, timeout=timeout, cwd=cwd, env={**os.environ, **(env or {})})
+
+
+@pytest.fixture(scope="session")
+def cli():
+    return run_cli

@@ -57,6 +57,18 @@ def ledger_table(ledger: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
+def collection_table(collections: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Rejection sampling per collect stage and level: what the verifier kept, and why it refused the rest."""
+    header = ["stage", "level", "problems", "samples", "kept", "kept %", "problems solved", "rejected (why)"]
+    rows = []
+    for stage, summary in collections.items():
+        for level, s in [*summary["levels"].items(), ("all", summary["total"])]:
+            why = ", ".join(f"{reason} {n}" for reason, n in s["rejected"].items())
+            rows.append([stage, str(level), str(s["problems"]), str(s["samples"]), str(s["accepted"]), _pct(s["rate"]),
+                         str(s["solved"]), why])
+    return header, rows
+
+
 def cost_table(costs: dict[str, Any], total: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """Per model: its own training (final attempts; the budget ablation arms share) and everything
     it needed (base, teacher, collection, every retry), against the run's grand total."""
@@ -173,6 +185,9 @@ def write_report(run_dir: str | Path) -> tuple[Path, Path]:
     curves = results.get("curves") or {}
     if any(curves.values()):
         sections.append(("Training curves", None, plot_curves(curves)))
+    if results.get("collections"):
+        sections.append(("Teacher traces kept by the verifier (rejection sampling)",
+                         collection_table(results["collections"]), None))
     if results.get("costs"):
         sections.append(("What each model cost: its own training, and everything it needed",
                          cost_table(results["costs"], results.get("ledger", {}).get("total_all", {})), None))

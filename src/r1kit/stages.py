@@ -214,7 +214,9 @@ def run_collect(run: Run, stage, meter) -> None:
 
     spec = stage.teacher if ":" in stage.teacher else f"local:{run.model_path(stage.teacher)}"
     teacher = load_teacher(spec, **stage.teacher_options)
-    if hasattr(teacher, "model"):  # a local teacher: its generated tokens cost 2·N each
+    from r1kit.teachers.local import LocalTeacher
+
+    if isinstance(teacher, LocalTeacher):  # its generated tokens cost 2·N each (an API's cost is not ours to know)
         from r1kit.models import count_parameters
 
         meter.add(parameters=count_parameters(teacher.model))

@@ -1,0 +1,64 @@
+"""Equal compute for ablations: a FLOPs budget becomes a step count (SFT, where every step costs
+about the same) or a stop signal (trainers that generate, where a step costs what the model wrote).
+
+FLOPs are the usual estimates for the student: 6·N per trained token, 2·N per generated token, so
+a token that is generated and then trained on (GRPO, on-policy distillation) costs 8·N.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from transformers import TrainerCallback
+
+TRAIN_FLOPS_PER_TOKEN = 6
+GENERATE_AND_TRAIN_FLOPS_PER_TOKEN = 8
+
+
+def row_lengths(dataset, tokenizer) -> list[int]:
+    """Tokens per prompt+completion row, as the trainer will see them."""
+    lengths = []
+    for row in dataset:
+        prompt, completion = row["prompt"], row.get("completion", "")
+        if isinstance(prompt, list):  # conversational
+            ids = tokenizer.apply_chat_template(prompt + (completion or []), tokenize=True)
+            lengths.append(len(ids["input_ids"] if isinstance(ids, dict) else ids))
+        else:
+            lengths.append(len(tokenizer(prompt + completion, add_special_tokens=False)["input_ids"]) + 1)  # + EOS
+    return lengths
+
+
+def rows_per_step(train: dict[str, Any], defaults: dict[str, Any]) -> int:
+    from accelerate import PartialState
+
+    batch = train.get("per_device_train_batch_size", defaults.get("per_device_train_batch_size", 8))
+    return batch * train.get("gradient_accumulation_steps", 1) * PartialState().num_processes
+
+
+def sft_steps(budget: float, parameters: int, mean_tokens: float, rows: int) -> int:
+    """Steps of `rows` rows of `mean_tokens` tokens that spend `budget` FLOPs."""
+    return max(1, int(budget // (TRAIN_FLOPS_PER_TOKEN * parameters * mean_tokens * rows)))
+
+
+def step_ceiling(budget: float, parameters: int, min_tokens: float, rows: int) -> int:
+    """An upper bound on steps for generating trainers (every sequence has at least its prompt and
+    one token), so the progress bar and the schedule have an end; `FlopsBudget` stops earlier."""
+    return max(1, int(budget // (GENERATE_AND_TRAIN_FLOPS_PER_TOKEN * parameters * min_tokens * rows)) + 1)
+
+
+class FlopsBudget(TrainerCallback):
+    """Stops training once the tokens the trainer processed (TRL's `num_input_tokens_seen`, summed
+    over processes and restored on resume) have cost `budget` FLOPs."""
+
+    def __init__(self, budget: float, parameters: int, flops_per_token: int = GENERATE_AND_TRAIN_FLOPS_PER_TOKEN):
+        self.budget = budget
+        self.cost_per_token = flops_per_token * parameters
+
+    def spent(self, state) -> float:
+        return state.num_input_tokens_seen * self.cost_per_token
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.spent(state) >= self.budget:
+            control.should_training_stop = True
+            control.should_save = True
+        return control

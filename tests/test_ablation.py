@@ -107,8 +107,10 @@ def test_budget_arithmetic():
     from r1kit.train.budget import FlopsBudget, sft_steps, step_ceiling
 
     # 1M parameters, 40 tokens a row, 64 rows a step: 6 * 1e6 * 40 * 64 = 1.536e10 FLOPs a step.
-    assert sft_steps(1.536e12, 1_000_000, 40, 64) == 100
-    assert sft_steps(1.0, 1_000_000, 40, 64) == 1
+    assert sft_steps(1.536e12, 1_000_000, [40] * 6400, 64) == 100
+    assert sft_steps(1.0, 1_000_000, [40] * 6400, 64) == 1
+    # 100 rows in batches of 64: an epoch is one full and one short step, 2000 tokens in 2 steps.
+    assert sft_steps(6e6 * 1000 * 10, 1_000_000, [20] * 100, 64) == 10
     assert step_ceiling(1.536e12, 1_000_000, 40, 64) >= 75  # 8·N per token: at most 75 steps + 1
 
     class State:

@@ -42,6 +42,8 @@ def list_tasks() -> None:
     for name in tasks.names():
         task = tasks.get(name)
         typer.echo(f"{name}\tlevels {task.levels[0]}..{task.levels[-1]}")
+    typer.echo("gym:<dataset>\tany reasoning-gym dataset (levels: its curriculum)")
+    typer.echo("jsonl:<path>\tyour own {question, answer[, level]} rows")
 
 
 @data_app.command("build")

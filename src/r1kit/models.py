@@ -89,6 +89,7 @@ def build_char_tokenizer(extra_chars: str = "") -> PreTrainedTokenizerFast:
 
 # Measured with count_parameters() for the 132-token char vocab (tied embeddings):
 #   tiny-1m   1,002,624   dense Qwen2, 5 x 128
+#   tiny-2m   1,689,280   dense Qwen2, 5 x 160 (the ablation's teacher)
 #   tiny-5m   4,758,784   dense Qwen2, 6 x 256
 #   tiny-moe  6,415,872   DeepSeek-V3 (MLA + MoE: 8 routed experts, top-2, 1 shared), 4 x 256;
 #                         about 2.9M active per token
@@ -100,6 +101,14 @@ PRESETS: dict[str, dict[str, Any]] = {
         "num_hidden_layers": 5,
         "num_attention_heads": 4,
         "num_key_value_heads": 2,
+    },
+    "tiny-2m": {
+        "arch": "qwen2",
+        "hidden_size": 160,
+        "intermediate_size": 480,
+        "num_hidden_layers": 5,
+        "num_attention_heads": 5,
+        "num_key_value_heads": 5,
     },
     "tiny-5m": {
         "arch": "qwen2",

@@ -140,9 +140,8 @@ class Run:
             shutil.rmtree(directory)
 
     def run_stage(self, stage) -> None:
-        from r1kit import stages
-
         from r1kit import distributed as dist
+        from r1kit import stages
 
         runner = getattr(stages, f"run_{stage.kind}")
         # Training runs on every rank (TRL/accelerate split the work); everything else on rank 0.

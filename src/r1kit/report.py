@@ -170,7 +170,7 @@ _CSS = ("body{font-family:system-ui,sans-serif;max-width:70rem;margin:2rem auto;
 
 def write_report(run_dir: str | Path) -> tuple[Path, Path]:
     run_dir = Path(run_dir)
-    results = json.loads((run_dir / "results.json").read_text())
+    results = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
     sections: list[tuple[str, tuple[list[str], list[list[str]]] | None, Any]] = []
     if results.get("evals"):
         sections.append(("Held-out accuracy by level (greedy pass@1, 95% Wilson interval)",
@@ -211,9 +211,9 @@ def write_report(run_dir: str | Path) -> tuple[Path, Path]:
         md += ["## Sample completions", "", "```", *samples, "```", ""]
         body.append("<h2>Sample completions</h2><pre>" + html.escape("\n".join(samples)) + "</pre>")
     md_path, html_path = run_dir / "report.md", run_dir / "report.html"
-    md_path.write_text("\n".join(md))
+    md_path.write_text("\n".join(md), encoding="utf-8")
     html_path.write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-                         f"<style>{_CSS}</style></head><body>{''.join(body)}</body></html>")
+                         f"<style>{_CSS}</style></head><body>{''.join(body)}</body></html>", encoding="utf-8")
     return md_path, html_path
 
 

@@ -144,8 +144,7 @@ def _sft_on(run: Run, stage, meter, model, tokenizer, dataset, style: str) -> No
         from r1kit.train.budget import row_lengths, rows_per_step, sft_steps
         from r1kit.train.sft import SFT_DEFAULTS
 
-        lengths = row_lengths(dataset, tokenizer)
-        train["max_steps"] = sft_steps(stage.flops_budget, count_parameters(model), sum(lengths) / len(lengths),
+        train["max_steps"] = sft_steps(stage.flops_budget, count_parameters(model), row_lengths(dataset, tokenizer),
                                        rows_per_step(train, SFT_DEFAULTS))
         run.console.print(f"FLOPs budget {stage.flops_budget:.3g} → {train['max_steps']} steps")
     trainer = train_sft(model, tokenizer, dataset, output_dir=run.stage_dir(stage.name) / "checkpoints",

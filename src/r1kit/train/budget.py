@@ -7,6 +7,7 @@ a token that is generated and then trained on (GRPO, on-policy distillation) cos
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from transformers import TrainerCallback
@@ -35,9 +36,11 @@ def rows_per_step(train: dict[str, Any], defaults: dict[str, Any]) -> int:
     return batch * train.get("gradient_accumulation_steps", 1) * PartialState().num_processes
 
 
-def sft_steps(budget: float, parameters: int, mean_tokens: float, rows: int) -> int:
-    """Steps of `rows` rows of `mean_tokens` tokens that spend `budget` FLOPs."""
-    return max(1, int(budget // (TRAIN_FLOPS_PER_TOKEN * parameters * mean_tokens * rows)))
+def sft_steps(budget: float, parameters: int, lengths: list[int], rows: int) -> int:
+    """Steps of `rows` rows that spend `budget` FLOPs on a dataset with these row lengths (an
+    epoch's last batch may be short, which matters when a small dataset is seen many times)."""
+    per_step = sum(lengths) / math.ceil(len(lengths) / rows)
+    return max(1, int(budget // (TRAIN_FLOPS_PER_TOKEN * parameters * per_step)))
 
 
 def step_ceiling(budget: float, parameters: int, min_tokens: float, rows: int) -> int:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from transformers import TrainerCallback
-from transformers.trainer_callback import ProgressCallback
+from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 
 def device_defaults() -> dict[str, Any]:
@@ -33,6 +33,7 @@ def base_args(output_dir: Path, seed: int) -> dict[str, Any]:
         "save_steps": 100,
         "save_total_limit": 1,
         "dataloader_num_workers": 0,
+        "disable_tqdm": False,  # transformers turns the bar off when its logging is quiet, which r1kit makes it
         **device_defaults(),
     }
 
@@ -98,7 +99,9 @@ class QuietProgress(ProgressCallback):
 
 
 def quiet_progress(trainer) -> None:
+    """One progress bar, no printed log dicts (the logs are in metrics.jsonl)."""
     trainer.remove_callback(ProgressCallback)
+    trainer.remove_callback(PrinterCallback)
     if not trainer.args.disable_tqdm:
         trainer.add_callback(QuietProgress)
 

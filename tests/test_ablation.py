@@ -40,9 +40,13 @@ def test_arms_spend_their_flops_budget(ablation):
     assert costs["d_r1"]["own_stages"] == ["d_sft", "d_r1"]
     assert costs["e_distill"]["own_stages"] == ["e_distill"]
     assert costs["base"]["own_stages"] == []
+    kept = results["collections"]["e_traces"]["total"]["accepted"]
     for arm in ARMS:
         budget = sum(recipe.stage(s).flops_budget for s in costs[arm]["own_stages"])
         spent = costs[arm]["own"]["student_flops"]
+        if arm == "e_distill" and not kept:  # the smoke teacher is too weak to be verified: nothing to learn
+            assert spent == 0
+            continue
         # A budget is spent whole steps at a time: at least one step, and never one step too many.
         assert spent > 0
         assert spent <= budget * 1.6 + 2.5e10, (arm, spent, budget)

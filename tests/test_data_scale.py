@@ -94,14 +94,18 @@ def test_cli_streams_shards_and_errors_in_one_line(tmp_path, capsys):
     assert not (tmp_path / "x").exists()
 
 
+# The parent's peak is VmHWM, not getrusage: Linux carries ru_maxrss across fork+exec, so a
+# process started from a big pytest process would report pytest's size as its own.
 BUILD_2M = """
-import json, resource, sys
+import json, re, resource, sys
+from pathlib import Path
 from r1kit import shards
 
 if __name__ == "__main__":
     shards.build("arithmetic", [4], 2_000_000, sys.argv[1], style="compact", workers=2, test_fraction=0.01)
-    peak = lambda who: resource.getrusage(who).ru_maxrss * 1024  # Linux: KiB
-    print(json.dumps({"parent": peak(resource.RUSAGE_SELF), "worker": peak(resource.RUSAGE_CHILDREN)}))
+    parent = int(re.search(r"VmHWM:\\s+(\\d+) kB", Path("/proc/self/status").read_text()).group(1)) * 1024
+    worker = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024  # Linux: KiB
+    print(json.dumps({"parent": parent, "worker": worker}))
 """
 # Level 4: 99.9% of its draws are distinct (level 3 runs dry towards 2M: ~40% of draws wasted),
 # and all 1.98M train rows share one level, so one key table holds them all (the worst case).

@@ -103,6 +103,7 @@ def test_chat_template(tok):
 
 EXPECTED = {  # preset: (architecture, min params, max params)
     "tiny-1m": ("Qwen2ForCausalLM", 0.8e6, 1.2e6),
+    "tiny-2m": ("Qwen2ForCausalLM", 1.5e6, 1.9e6),
     "tiny-5m": ("Qwen2ForCausalLM", 4e6, 6e6),
     "tiny-moe": ("DeepseekV3ForCausalLM", 4e6, 10e6),
 }

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -96,25 +97,33 @@ def build(task_name: str, levels: list[int], count: int, *, style: str, seed: in
     return DatasetDict(train=Dataset.from_list(rows(train)), test=Dataset.from_list(rows(test)))
 
 
-def save(dataset_dict, out: str | Path, *, jsonl: bool = False) -> Path:
-    """Write atomically: into a temporary sibling directory, then rename into place."""
+@contextmanager
+def atomic_dir(out: str | Path):
+    """Yield a temporary sibling of `out` to write into; renamed to `out` only if the block
+    succeeds, removed otherwise. `out` must not exist or be empty."""
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise R1kitError(f"{out} exists and is not empty; choose another --out or remove it")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        dataset_dict.save_to_disk(str(tmp / "hf"))
-        if jsonl:
-            for split, dataset in dataset_dict.items():
-                dataset.to_json(str(tmp / f"{split}.jsonl"), lines=True, force_ascii=False)
+        yield tmp
         if out.exists():
             out.rmdir()
         os.replace(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return out
+
+
+def save(dataset_dict, out: str | Path, *, jsonl: bool = False) -> Path:
+    """Write atomically: into a temporary sibling directory, then rename into place."""
+    with atomic_dir(out) as tmp:
+        dataset_dict.save_to_disk(str(tmp / "hf"))
+        if jsonl:
+            for split, dataset in dataset_dict.items():
+                dataset.to_json(str(tmp / f"{split}.jsonl"), lines=True, force_ascii=False)
+    return Path(out)
 
 
 def load(path: str | Path):

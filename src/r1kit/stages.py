@@ -72,14 +72,16 @@ def _write_stage_data(run: Run, stage, dataset):
     return load_from_disk(str(path))
 
 
-def _tokens_hook(meter, key: str = "train_tokens"):
-    """Ledger tokens from TRL's running `num_tokens` log."""
+def _tokens_hook(meter, **per_token: float):
+    """Ledger entries from TRL's running `num_tokens` log: each new token adds `per_token`
+    (e.g. `train_tokens=1`; GRPO's tokens are generated and then trained on)."""
     state = {"seen": 0}
 
     def hook(row: dict[str, Any]) -> None:
         if "num_tokens" in row:
-            meter.add(**{key: int(row["num_tokens"]) - state["seen"]})
+            new = int(row["num_tokens"]) - state["seen"]
             state["seen"] = int(row["num_tokens"])
+            meter.add(**{key: amount * new for key, amount in per_token.items()})
 
     return hook
 
@@ -114,22 +116,27 @@ def run_pretrain(run: Run, stage, meter) -> None:
     metrics = run.stage_dir(stage.name) / "metrics.jsonl"
     trainer = train_sft(model, tokenizer, dataset, output_dir=run.stage_dir(stage.name) / "checkpoints",
                         train=stage.train, seed=recipe.seed, completion_only=False, metrics_path=metrics,
-                        on_log=_tokens_hook(meter))
+                        on_log=_tokens_hook(meter, train_tokens=1))
     save_trained(trainer, tokenizer, out, prompt_info={"style": "answer", "chat": False})
     if is_main():
         shutil.copytree(out, cached, dirs_exist_ok=True)
         shutil.copy(metrics, cached / "metrics.jsonl")
 
 
-def run_sft(run: Run, stage, meter) -> None:
+def load_student(run: Run, stage, meter):
+    """The model a training stage starts from (`from:`), metered, with the recipe's LoRA."""
     from r1kit.models import apply_lora, count_parameters, load_model
 
-    recipe = run.recipe
-    model, tokenizer = load_model(run.model_path(stage.from_), dtype=recipe.model.dtype)
+    model, tokenizer = load_model(run.model_path(stage.from_), dtype=run.recipe.model.dtype)
     meter.add(parameters=count_parameters(model))
-    if recipe.model.lora:
-        model = apply_lora(model, **recipe.model.lora)
-    style = stage.data.style or recipe.style
+    if run.recipe.model.lora:
+        model = apply_lora(model, **run.recipe.model.lora)
+    return model, tokenizer
+
+
+def run_sft(run: Run, stage, meter) -> None:
+    model, tokenizer = load_student(run, stage, meter)
+    style = stage.data.style or run.recipe.style
     dataset = stage_data(run, stage, style=style)
     _sft_on(run, stage, meter, model, tokenizer, dataset, style)
 
@@ -149,25 +156,22 @@ def _sft_on(run: Run, stage, meter, model, tokenizer, dataset, style: str) -> No
         run.console.print(f"FLOPs budget {stage.flops_budget:.3g} → {train['max_steps']} steps")
     trainer = train_sft(model, tokenizer, dataset, output_dir=run.stage_dir(stage.name) / "checkpoints",
                         train=train, seed=run.recipe.seed, metrics_path=run.stage_dir(stage.name) / "metrics.jsonl",
-                        on_log=_tokens_hook(meter))
+                        on_log=_tokens_hook(meter, train_tokens=1))
     save_trained(trainer, tokenizer, run.stage_dir(stage.name) / "model",
                  prompt_info={"style": style, "chat": run.recipe.chat})
 
 
 def run_grpo(run: Run, stage, meter) -> None:
     from r1kit.distributed import save_trained
-    from r1kit.models import apply_lora, count_parameters, load_model, read_prompt_info
+    from r1kit.models import read_prompt_info
     from r1kit.train import train_grpo
 
     recipe = run.recipe
     source = run.model_path(stage.from_)
-    model, tokenizer = load_model(source, dtype=recipe.model.dtype)
-    meter.add(parameters=count_parameters(model))
+    model, tokenizer = load_student(run, stage, meter)
     info = read_prompt_info(source) or {}
     style = stage.data.style or (info.get("style") if info.get("style") not in (None, "answer") else None) or recipe.style
     dataset = stage_data(run, stage, style=style, drop=("completion",))
-    if recipe.model.lora:
-        model = apply_lora(model, **recipe.model.lora)
     # With beta > 0 TRL rebuilds the reference model from the path, so hand it the path.
     target = source if stage.train.get("beta", 0.0) and not recipe.model.lora else model
     from r1kit.train.grpo import GRPO_DEFAULTS
@@ -176,9 +180,7 @@ def run_grpo(run: Run, stage, meter) -> None:
     trainer = train_grpo(target, tokenizer, dataset, output_dir=run.stage_dir(stage.name) / "checkpoints",
                          rewards=stage.rewards, train=train, seed=recipe.seed,
                          metrics_path=run.stage_dir(stage.name) / "metrics.jsonl",
-                         on_log=_tokens_hook(meter, "generated_tokens"), callbacks=callbacks)
-    # GRPO's tokens are generated (2N per token) and then trained on (6N per token).
-    meter.add(train_tokens=meter.attempt.generated_tokens)
+                         on_log=_tokens_hook(meter, generated_tokens=1, train_tokens=1), callbacks=callbacks)
     save_trained(trainer, tokenizer, run.stage_dir(stage.name) / "model",
                  prompt_info={"style": style, "chat": recipe.chat})
 
@@ -206,22 +208,27 @@ def _prompt_texts(dataset, tokenizer) -> list[str]:
     return prompts
 
 
+def teacher_spec(run: Run, teacher: str) -> str:
+    """A stage's `teacher:` as a `load_teacher` spec: a backend spec as given, a path as a local
+    model, anything else as the name of an earlier stage (see `recipe.stage_inputs`)."""
+    if ":" in teacher:
+        return teacher
+    return f"local:{teacher if '/' in teacher else run.model_path(teacher)}"
+
+
 def run_collect(run: Run, stage, meter) -> None:
     """Rejection sampling: the teacher answers, the verifier keeps what is right."""
-    from r1kit.teachers import load_teacher
-    from r1kit.teachers.collect import collect, summary_table
-
-    spec = stage.teacher if ":" in stage.teacher else f"local:{run.model_path(stage.teacher)}"
-    teacher = load_teacher(spec, **stage.teacher_options)
-    from r1kit.teachers.local import LocalTeacher
-
-    if isinstance(teacher, LocalTeacher):  # its generated tokens cost 2·N each (an API's cost is not ours to know)
-        from r1kit.models import count_parameters
-
-        meter.add(parameters=count_parameters(teacher.model))
-    recipe, data = run.recipe, stage.data
     from rich.progress import Progress
 
+    from r1kit.models import count_parameters
+    from r1kit.teachers import load_teacher
+    from r1kit.teachers.collect import collect, summary_table
+    from r1kit.teachers.local import LocalTeacher
+
+    teacher = load_teacher(teacher_spec(run, stage.teacher), **stage.teacher_options)
+    if isinstance(teacher, LocalTeacher):  # its generated tokens cost 2·N each (an API's cost is not ours to know)
+        meter.add(parameters=count_parameters(teacher.model))
+    recipe, data = run.recipe, stage.data
     with Progress(console=run.console, transient=True) as progress:
         bar = progress.add_task(f"{stage.name}: teacher answers", total=data.count)
         summary = collect(teacher, task=data.task or recipe.task, levels=data.levels, count=data.count,
@@ -233,19 +240,14 @@ def run_collect(run: Run, stage, meter) -> None:
 
 
 def run_distill(run: Run, stage, meter) -> None:
-    from r1kit.models import apply_lora, count_parameters, load_model
-
     recipe = run.recipe
-    model, tokenizer = load_model(run.model_path(stage.from_), dtype=recipe.model.dtype)
-    meter.add(parameters=count_parameters(model))
-    if recipe.model.lora:
-        model = apply_lora(model, **recipe.model.lora)
+    model, tokenizer = load_student(run, stage, meter)
     if stage.mode == "sequence":
         from r1kit.teachers.collect import load_summary, traces_dataset
 
         traces = run.recipe.stage(stage.traces)
-        style = _teacher_style(run, traces)
         folder = run.stage_dir(traces.name) / "traces"
+        style = json.loads((folder / "collect.json").read_text())["style"]  # what the teacher was asked in
         if not load_summary(folder).traces_rows:
             # A result, not an error: the arm is reported as its untouched base, and the run goes on.
             from r1kit.models import save_model
@@ -260,21 +262,16 @@ def run_distill(run: Run, stage, meter) -> None:
     _logit_distill(run, stage, meter, model, tokenizer)
 
 
-def _teacher_style(run: Run, collect_stage) -> str:
-    from r1kit.models import read_prompt_info
-
-    if ":" in collect_stage.teacher:
-        return collect_stage.teacher_options.get("style", "think")
-    return (read_prompt_info(run.model_path(collect_stage.teacher)) or {}).get("style", run.recipe.style)
-
-
 def _logit_distill(run: Run, stage, meter, model, tokenizer) -> None:
     from r1kit.distributed import save_trained
     from r1kit.models import count_parameters, load_model, read_prompt_info
     from r1kit.train.distill import DISTILL_DEFAULTS, train_logit_distill
 
     recipe = run.recipe
-    teacher_path = run.model_path(stage.teacher) if "/" not in stage.teacher else stage.teacher
+    backend, _, teacher_path = teacher_spec(run, stage.teacher).partition(":")
+    if backend != "local":
+        raise R1kitError(f"stage {stage.name!r}: logit distillation needs the teacher's weights (a stage or a local "
+                         f"model), not {stage.teacher!r}; distill from an API with mode: sequence")
     teacher, teacher_tokenizer = load_model(teacher_path, dtype=recipe.model.dtype)
     if teacher_tokenizer.get_vocab() != tokenizer.get_vocab():
         raise R1kitError(f"stage {stage.name!r}: logit distillation needs a teacher with the student's tokenizer; "
@@ -283,14 +280,7 @@ def _logit_distill(run: Run, stage, meter, model, tokenizer) -> None:
     dataset = stage_data(run, stage, style=style, drop=("completion",))
     train, callbacks = budgeted(run, stage, model, tokenizer, dataset, DISTILL_DEFAULTS)
     # The student's tokens are generated and trained on (8·N each); the teacher scores them (2·N_teacher).
-    teacher_parameters = count_parameters(teacher)
-
-    def on_log(row: dict[str, Any], hook=_tokens_hook(meter, "generated_tokens")) -> None:
-        before = meter.attempt.generated_tokens
-        hook(row)
-        new = meter.attempt.generated_tokens - before
-        meter.add(train_tokens=new, teacher_flops=2.0 * teacher_parameters * new)
-
+    on_log = _tokens_hook(meter, generated_tokens=1, train_tokens=1, teacher_flops=2.0 * count_parameters(teacher))
     trainer = train_logit_distill(model, teacher, tokenizer, dataset, output_dir=run.stage_dir(stage.name) / "checkpoints",
                                   train=train, seed=recipe.seed, metrics_path=run.stage_dir(stage.name) / "metrics.jsonl",
                                   on_log=on_log, callbacks=callbacks)

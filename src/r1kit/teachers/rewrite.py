@@ -19,13 +19,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from r1kit import tasks
 from r1kit.data import parse_levels
 from r1kit.errors import R1kitError
 from r1kit.render import instruction, prompt_text
 from r1kit.tasks.base import Problem
-from r1kit.teachers.collect import CollectSummary, Job, Verdict, run_job
-from r1kit.verify import check_steps, extract_answer
+from r1kit.teachers.collect import CollectSummary, Job, Verdict, judge_trace, run_job
 
 STYLES = ("think", "verbal")  # the styles a natural-language rewrite can be
 
@@ -55,17 +53,10 @@ def rewrite_prompt(problem: Problem) -> str:
 
 
 def judge_rewrite(problem: Problem, text: str) -> Verdict:
-    """Every reference step with its right result, nothing false, and the right final answer."""
-    report = check_steps(text, problem.steps)
-    if extract_answer(text) is None:
-        return "no_answer", report.score
-    if tasks.get(problem.task).score(text, problem) < 1.0:
-        return "wrong_answer", report.score
-    if report.wrong:
-        return "false_step", report.score
-    if report.matched < report.reference:
-        return "missing_step", report.score
-    return None, report.score
+    """Collection's rule, plus every reference step with its right result: once nothing claimed
+    is false, a step score below 1 means a reference step is missing."""
+    verdict, score = judge_trace(problem, text, min_step_score=1.0)
+    return ("missing_step" if verdict == "low_step_score" else verdict), score
 
 
 def as_completion(problem: Problem, text: str, style: str) -> str:

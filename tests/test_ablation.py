@@ -74,7 +74,7 @@ def test_collection_keeps_only_verified_traces_and_the_report_shows_costs(ablati
     summary = json.loads((traces / "summary.json").read_text())
     assert summary["chunks_done"] == summary["chunks"]
     from r1kit import tasks
-    from r1kit.tasks.base import Problem
+    from r1kit.problem import Problem
 
     for line in (traces / "traces.jsonl").read_text().splitlines():
         row = json.loads(line)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from r1kit import tasks
 from r1kit.data import generate
 from r1kit.errors import R1kitError
 from r1kit.numbers import format_number
@@ -57,7 +58,7 @@ class ScriptedTeacher:
 
     def __init__(self, args=ARGS, name="scripted", delay=0.0, route="verbal"):
         problems = generate(args["task"], [1, 2, 3], args["count"], args["seed"])
-        self.kind = {prompt_text(p, "think"): (p, i % KINDS) for i, p in enumerate(problems)}
+        self.kind = {prompt_text(p, "think", tasks.get(p.task)): (p, i % KINDS) for i, p in enumerate(problems)}
         self.name, self.delay, self.route = name, delay, route
 
     def generate(self, prompts, *, n=1, max_tokens=256, temperature=1.0, seed=0, progress=None):

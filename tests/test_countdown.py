@@ -133,7 +133,7 @@ def test_solver_on_known_instances():
 def test_traces_pass_the_step_checker_and_scorer(level):
     for problem in TASK.generate(25, seed=5, level=level):
         for style in STYLES:
-            prompt, completion = render(problem, style)
+            prompt, completion = render(problem, style, TASK)
             assert check_steps(completion, problem.steps).score == 1.0, (style, completion)
             assert check_steps(completion, [s.text() for s in problem.steps]).score == 1.0
             assert TASK.score(completion, problem) == 1.0, (style, completion)

@@ -6,7 +6,7 @@ import pytest
 
 from r1kit import data
 from r1kit.errors import R1kitError
-from r1kit.tasks.base import normalize_question
+from r1kit.problem import normalize_question
 
 
 def test_build_columns_and_no_leak(tmp_path):

@@ -14,7 +14,7 @@ import pytest
 from r1kit import data, shards
 from r1kit.cli import main
 from r1kit.errors import R1kitError
-from r1kit.tasks.base import normalize_question
+from r1kit.problem import normalize_question
 
 SMALL = {"style": "compact", "seed": 5, "chunk_size": 64, "shard_rows": 700, "row_group_rows": 128}
 
@@ -30,7 +30,7 @@ def test_same_bytes_for_any_number_of_workers(tmp_path):
     # Chunking does not change the rows either: they are the first distinct draws in order.
     shards.build("arithmetic", [1, 2, 3], 2500, tmp_path / "big-chunks", workers=1, **{**SMALL, "chunk_size": 1000})
     assert digests(tmp_path / "big-chunks") == digests(tmp_path / "w1")
-    files = shards.data_files(tmp_path / "w2")
+    files = data.data_files(tmp_path / "w2")
     assert [Path(f).name for f in files["train"]] == [f"train-0000{i}-of-00004.parquet" for i in range(4)]
     assert {len(pq.ParquetFile(f).metadata.row_group(0).to_dict()["columns"]) for f in files["train"]} == {9}
 
@@ -46,7 +46,7 @@ def test_same_rows_as_the_in_memory_build_and_no_test_question_in_train(tmp_path
     train = {normalize_question(q) for q in streamed["train"]["question"]}
     test = {normalize_question(q) for q in streamed["test"]["question"]}
     assert not train & test
-    by_hf = datasets.load_dataset("parquet", data_files=shards.data_files(tmp_path / "s"))
+    by_hf = datasets.load_dataset("parquet", data_files=data.data_files(tmp_path / "s"))
     assert by_hf["test"].to_list() == in_memory["test"].to_list()
     info = json.loads((tmp_path / "s" / "info.json").read_text())
     assert info["splits"] == {"train": {"rows": 2250, "shards": 4}, "test": {"rows": 250, "shards": 1}}
@@ -124,7 +124,7 @@ def test_two_million_rows_in_bounded_memory(tmp_path):
     peak = json.loads(run.stdout.strip().splitlines()[-1])
     # Both workers may peak at once: count the largest worker twice.
     assert peak["parent"] + 2 * peak["worker"] < CEILING, peak
-    files = shards.data_files(out)
+    files = data.data_files(out)
     assert sum(pq.ParquetFile(f).metadata.num_rows for split in files.values() for f in split) == 2_000_000
     train = pq.read_table(files["train"], columns=["level", "question"])
     test = pq.read_table(files["test"], columns=["question"])

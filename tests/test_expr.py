@@ -15,7 +15,7 @@ from r1kit import tasks
 from r1kit.numbers import parse_number
 from r1kit.expr import EvaluationError, ParseError, depth, evaluate, parse, to_text, value_of
 from r1kit.tasks.arithmetic import LEVELS
-from r1kit.tasks.base import apply_op
+from r1kit.problem import apply_op
 
 
 def independent_value(text: str) -> Fraction:

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from r1kit import tasks  # first: importing r1kit.expr before r1kit.tasks is a circular import
 from r1kit.errors import R1kitError
 from r1kit.render import render
-from r1kit.tasks.base import apply_op
+from r1kit.problem import apply_op
 from r1kit.tasks.linear import LEVELS, Level, LinearTask
 from r1kit.verify import check_steps
 
@@ -183,7 +183,7 @@ def test_known_equation():
 def test_traces_pass_the_step_checker_and_scorer(level):
     for problem in TASK.generate(40, seed=5, level=level):
         for style in STYLES:
-            prompt, completion = render(problem, style)
+            prompt, completion = render(problem, style, TASK)
             assert check_steps(completion, problem.steps).score == 1.0, (style, completion)
             assert check_steps(completion, [s.text() for s in problem.steps]).score == 1.0
             assert TASK.score(completion, problem) == 1.0, (style, completion)

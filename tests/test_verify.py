@@ -7,7 +7,7 @@ import pytest
 
 from r1kit import tasks
 from r1kit.render import completion_text, render
-from r1kit.tasks.base import Step
+from r1kit.problem import Step
 from r1kit.verify import check_steps, extract_answer, extract_steps, is_correct
 
 
@@ -58,7 +58,7 @@ def test_round_trip_and_corruption(task_name, style):
     task = tasks.get(task_name)
     for level in task.levels:
         for problem in task.generate(40, seed=5, level=level):
-            _, completion = render(problem, style)
+            _, completion = render(problem, style, task)
             report = check_steps(completion, problem.steps)
             assert report.score == 1.0, completion
             assert report.wrong == 0 and report.matched == len(problem.steps)

@@ -95,7 +95,7 @@ def _data_build_sharded(out: str, task: str, levels: list[int], count: int, *, j
         TimeElapsedColumn,
     )
 
-    from r1kit import shards
+    from r1kit import data, shards
 
     if jsonl:
         raise R1kitError("--jsonl needs the in-memory build; sharded Parquet loads with r1kit.data.load or "
@@ -116,7 +116,7 @@ def _data_build_sharded(out: str, task: str, levels: list[int], count: int, *, j
     seconds = time.perf_counter() - start
     plural = lambda n: f"{n} shard{'s' * (n != 1)}"
     console.print(f"wrote {summary.train_rows} train rows ({plural(summary.train_shards)}) and {summary.test_rows} "
-                  f"test rows ({plural(summary.test_shards)}) to {summary.path / shards.DATA_DIR} "
+                  f"test rows ({plural(summary.test_shards)}) to {summary.path / data.DATA_DIR} "
                   f"in {seconds:.0f} s ({count / seconds:,.0f} rows/s, {workers} workers)")
 
 

@@ -13,10 +13,11 @@ from typing import Any
 from r1kit import tasks
 from r1kit.errors import R1kitError
 from r1kit.render import check_style, render
-from r1kit.tasks.base import Problem, normalize_question
+from r1kit.problem import Problem, normalize_question
 
 COLUMNS = ("id", "task", "level", "question", "prompt", "completion", "answer", "steps", "metadata")
 TEST_SEED_OFFSET = 1_000_003  # test problems come from their own seed stream
+DATA_DIR = "data"  # where a sharded build keeps its Parquet shards (the Hugging Face layout)
 
 
 def parse_levels(spec: str | int | list[int]) -> list[int]:
@@ -65,7 +66,7 @@ def generate(task_name: str, levels: list[int], count: int, seed: int,
 
 
 def to_row(problem: Problem, style: str, *, conversational: bool = False) -> dict[str, Any]:
-    prompt, completion = render(problem, style)
+    prompt, completion = render(problem, style, tasks.get(problem.task))
     return {
         "id": problem.id,
         "task": problem.task,
@@ -130,8 +131,6 @@ def load(path: str | Path):
     """Load what `save` wrote (the HF copy), or the Parquet shards of `r1kit.shards.build`."""
     from datasets import load_dataset, load_from_disk
 
-    from r1kit.shards import data_files
-
     path = Path(path)
     if files := data_files(path):
         return load_dataset("parquet", data_files=files)
@@ -139,3 +138,10 @@ def load(path: str | Path):
     if not target.exists():
         raise R1kitError(f"no dataset at {path}; build one with `r1kit data build --out {path}`")
     return load_from_disk(str(target))
+
+
+def data_files(path: str | Path) -> dict[str, list[str]] | None:
+    """`{split: [shard paths]}` for a sharded build at `path` (`r1kit.shards`), or None if it is not one."""
+    directory = Path(path) / DATA_DIR
+    files = {split: sorted(str(p) for p in directory.glob(f"{split}-*-of-*.parquet")) for split in ("train", "test")}
+    return {split: paths for split, paths in files.items() if paths} or None

@@ -17,7 +17,7 @@ from r1kit import tasks
 from r1kit.errors import R1kitError
 from r1kit.numbers import format_number, parse_number
 from r1kit.render import prompt_text
-from r1kit.tasks.base import Problem
+from r1kit.problem import Problem
 from r1kit.verify import extract_answer
 
 
@@ -39,7 +39,7 @@ class PromptFormat:
         return cls(style="think", chat=getattr(tokenizer, "chat_template", None) is not None)
 
     def prompt(self, problem: Problem, tokenizer) -> str:
-        text = prompt_text(problem, self.style)
+        text = prompt_text(problem, self.style, tasks.get(problem.task))
         if not self.chat:
             return text
         return tokenizer.apply_chat_template([{"role": "user", "content": text}], tokenize=False,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from r1kit.errors import R1kitError
 from r1kit.numbers import Exact, exact, format_number
-from r1kit.tasks.base import Step, apply_op
+from r1kit.problem import Step, apply_op
 
 MAX_EXPRESSION_CHARS = 2_000
 MAX_LITERAL_DIGITS = 30

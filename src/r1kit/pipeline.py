@@ -27,7 +27,7 @@ from typing import Any
 from r1kit import ledger
 from r1kit.errors import R1kitError
 from r1kit.recipe import TRAINING_KINDS, Recipe, stage_inputs
-from r1kit.tasks.base import normalize_question
+from r1kit.problem import normalize_question
 
 TINY_WORLD_CACHE = Path(os.environ.get("R1KIT_CACHE", Path.home() / ".cache" / "r1kit"))
 

@@ -9,11 +9,11 @@
 from __future__ import annotations
 
 import random
-import re
+from typing import Protocol
 
 from r1kit.errors import R1kitError
 from r1kit.numbers import format_number
-from r1kit.tasks.base import Problem, Step
+from r1kit.problem import Problem, Step
 
 STYLES = ("compact", "think", "verbal", "answer")
 
@@ -62,30 +62,22 @@ VERBAL_ANSWERS = (
 )
 
 
-def instruction(problem: Problem) -> str:
-    """What the problem asks, in words (tasks can phrase their own)."""
-    from r1kit import tasks
+class Phrasing(Protocol):
+    """What rendering needs from a task (an `r1kit.tasks.Task` is one): how it asks in words,
+    and how it asks a character-level model."""
 
-    return tasks.get(problem.task).instruction(problem)
+    def instruction(self, problem: Problem) -> str: ...
 
-
-_AROUND_SYMBOLS = re.compile(r"\s*([-+*/()=,])\s*")
-
-
-def compact_question(question: str) -> str:
-    """`12 + 3 * (4 - 1)` → `12+3*(4-1)`; words keep their spaces (`max 37 81`)."""
-    return _AROUND_SYMBOLS.sub(r"\1", question.strip())
+    def compact_prompt(self, problem: Problem) -> str: ...
 
 
-def prompt_text(problem: Problem, style: str) -> str:
+def prompt_text(problem: Problem, style: str, task: Phrasing) -> str:
     check_style(style)
     if style in ("compact", "answer"):
-        from r1kit import tasks
-
-        return tasks.get(problem.task).compact_prompt(problem) + "\n"
+        return task.compact_prompt(problem) + "\n"
     if style == "think":
-        return f"{instruction(problem)}\n{THINK_INSTRUCTION}"
-    return f"{instruction(problem)}\nExplain each step, then state the answer."
+        return f"{task.instruction(problem)}\n{THINK_INSTRUCTION}"
+    return f"{task.instruction(problem)}\nExplain each step, then state the answer."
 
 
 def completion_text(problem: Problem, style: str) -> str:
@@ -119,8 +111,8 @@ def verbal_step(step: Step, rng: random.Random) -> str:
     return f"{sentence} Now we have {step.state}." if step.state else sentence
 
 
-def render(problem: Problem, style: str) -> tuple[str, str]:
-    return prompt_text(problem, style), completion_text(problem, style)
+def render(problem: Problem, style: str, task: Phrasing) -> tuple[str, str]:
+    return prompt_text(problem, style, task), completion_text(problem, style)
 
 
 def check_style(style: str) -> None:

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from r1kit.numbers import parse_number
-from r1kit.tasks.base import Step
+from r1kit.problem import Step
+from r1kit.render import VERBAL_PHRASES
 
 MAX_ANSWER_CHARS = 200  # an answer slot longer than this is wrong, not parsed
 MAX_SCAN_CHARS = 200_000  # the step checker reads at most this much of a completion
@@ -128,8 +129,6 @@ def _phrase_pattern(template: str, op: str) -> tuple[re.Pattern[str], str]:
 
 
 def _verbal_patterns() -> list[tuple[re.Pattern[str], str]]:
-    from r1kit.render import VERBAL_PHRASES
-
     patterns = [_phrase_pattern(t, op) for op, phrases in VERBAL_PHRASES.items() for t in phrases]
     for op, words in _OP_WORDS.items():  # generic prose, for teacher rewrites
         patterns.append((re.compile(

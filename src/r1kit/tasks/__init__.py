@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable
 
 from r1kit.errors import R1kitError
-from r1kit.tasks.base import Problem, Step, Task, normalize_question, problem_id
+from r1kit.problem import Problem, Step, normalize_question, problem_id
+from r1kit.tasks.arithmetic import ArithmeticTask
+from r1kit.tasks.base import Task
+from r1kit.tasks.countdown import CountdownTask
+from r1kit.tasks.gym import GymTask
+from r1kit.tasks.jsonl import JsonlTask
+from r1kit.tasks.linear import LinearTask
+from r1kit.tasks.skills import CompareTask, CopyTask, ReverseTask
 
-_FACTORIES: dict[str, Callable[[], Task]] = {}
+_FACTORIES: dict[str, Callable[[], Task]] = {
+    task.name: task for task in (ArithmeticTask, LinearTask, CountdownTask, ReverseTask, CompareTask, CopyTask)
+}
+# Rewards, scoring and rendering ask for a task once per completion or row: one shared default
+# instance per name instead of rebuilding (and revalidating) it every time.
+_DEFAULTS: dict[str, Task] = {}
 
 
 def register(name: str, factory: Callable[[], Task], *, replace: bool = False) -> None:
     """Make a task available by name. `factory` builds a fresh `Task` (a class works)."""
-    _register_builtins()
     if name in _FACTORIES and not replace:
         raise R1kitError(f"task {name!r} is already registered; pass replace=True to override")
     _FACTORIES[name] = factory
@@ -20,25 +32,19 @@ def register(name: str, factory: Callable[[], Task], *, replace: bool = False) -
 
 
 def names() -> list[str]:
-    _register_builtins()
     return sorted(_FACTORIES)
 
 
 def get(name: str, **options) -> Task:
     """A registered task, or an external one: `gym:<reasoning-gym dataset>`, `jsonl:<path>`."""
-    _register_builtins()
     factory = _FACTORIES.get(name) or _external(name)
     if factory is None:
-        import difflib
-
         close = difflib.get_close_matches(name, names(), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise R1kitError(f"unknown task {name!r}{hint}; known tasks: {', '.join(names())}, "
                          "gym:<reasoning-gym dataset>, jsonl:<path>")
     if options:
         return factory(**options)
-    # Rewards, scoring and rendering ask for a task once per completion or row: share one
-    # default instance instead of rebuilding (and revalidating) it every time.
     if name not in _DEFAULTS:
         _DEFAULTS[name] = factory()
     return _DEFAULTS[name]
@@ -48,35 +54,10 @@ def _external(name: str) -> Callable[..., Task] | None:
     """`gym:leg_counting` → a reasoning-gym dataset; `jsonl:data/mine.jsonl` → a file of problems."""
     prefix, _, rest = name.partition(":")
     if prefix == "gym" and rest:
-        from r1kit.tasks.gym import GymTask
-
         return lambda **options: GymTask(rest, **options)  # an unknown dataset fails there
     if prefix == "jsonl" and rest:
-        from r1kit.tasks.jsonl import JsonlTask
-
         return lambda **options: JsonlTask(rest, **options)
     return None
 
-
-_DEFAULTS: dict[str, Task] = {}
-
-
-_builtins_registered = False
-
-
-def _register_builtins() -> None:
-    """Registered on first use, so that importing any r1kit module never cycles through here."""
-    global _builtins_registered
-    if _builtins_registered:
-        return
-    _builtins_registered = True
-    from r1kit.tasks.arithmetic import ArithmeticTask
-    from r1kit.tasks.skills import CompareTask, CopyTask, ReverseTask
-
-    from r1kit.tasks.countdown import CountdownTask
-    from r1kit.tasks.linear import LinearTask
-
-    for task in (ArithmeticTask, LinearTask, CountdownTask, ReverseTask, CompareTask, CopyTask):
-        _FACTORIES.setdefault(task.name, task)
 
 __all__ = ["Problem", "Step", "Task", "get", "names", "normalize_question", "problem_id", "register"]

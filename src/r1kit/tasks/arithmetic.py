@@ -10,7 +10,8 @@ from fractions import Fraction
 from r1kit.errors import R1kitError
 from r1kit.expr import BinOp, Neg, Node, Num, combine, depth, evaluate, negate, number, parse, to_text
 from r1kit.numbers import Exact, exact, format_number
-from r1kit.tasks.base import Problem, Step, Task, problem_id
+from r1kit.problem import Problem, Step, problem_id
+from r1kit.tasks.base import Task
 
 
 @dataclass(frozen=True)

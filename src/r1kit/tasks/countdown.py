@@ -40,7 +40,10 @@ from fractions import Fraction
 from typing import Any
 
 from r1kit.errors import R1kitError
-from r1kit.tasks.base import Problem, Step, Task, problem_id
+from r1kit.expr import BinOp, Neg, Num, evaluate, number, parse, to_text, tokenize
+from r1kit.numbers import parse_number
+from r1kit.problem import Problem, Step, problem_id
+from r1kit.tasks.base import Task
 
 LARGE = (25, 50, 75, 100)
 MAX_NUMBERS = 6
@@ -282,8 +285,6 @@ def shortest_solution(numbers: list[int], target: int, *, max_steps: int,
 
 def reference(numbers: list[int], solution: list[Operation]) -> tuple[str, list[Step]]:
     """The solution as one expression, and its steps in the order the expression evaluates."""
-    from r1kit.expr import BinOp, evaluate, number, to_text
-
     pool: list[tuple[int, Any]] = [(n, number(n)) for n in numbers]
     for high, op, low, result in solution:
         left = pool.pop(next(i for i, (v, _) in enumerate(pool) if v == high))
@@ -320,9 +321,6 @@ _SYMBOLS = (("\\times", "*"), ("\\cdot", "*"), ("\\div", "/"), ("×", "*"), ("÷
 
 def reaches(predicted: str | None, numbers: list[int], target: int) -> bool:
     """True when `predicted` is an expression over a sub-multiset of `numbers` equal to `target`."""
-    from r1kit.expr import BinOp, Neg, Num, evaluate, parse, tokenize
-    from r1kit.numbers import parse_number
-
     if not predicted or len(predicted) > MAX_ANSWER_CHARS:
         return False
     text = predicted

@@ -29,7 +29,8 @@ import json
 from typing import Any
 
 from r1kit.errors import R1kitError
-from r1kit.tasks.base import Problem, Task, normalize_question, problem_id
+from r1kit.problem import Problem, normalize_question, problem_id
+from r1kit.tasks.base import Task
 
 PREFIX = "gym:"
 MAX_METADATA_CHARS = 64_000

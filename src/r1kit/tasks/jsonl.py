@@ -21,7 +21,8 @@ import random
 from pathlib import Path
 
 from r1kit.errors import R1kitError
-from r1kit.tasks.base import Problem, Task, problem_id
+from r1kit.problem import Problem, problem_id
+from r1kit.tasks.base import Task
 
 PREFIX = "jsonl:"
 MAX_LINES = 1_000_000

@@ -40,7 +40,8 @@ from fractions import Fraction
 
 from r1kit.errors import R1kitError
 from r1kit.numbers import format_number
-from r1kit.tasks.base import Problem, Step, Task, problem_id
+from r1kit.problem import Problem, Step, problem_id
+from r1kit.tasks.base import Task
 
 SHAPE_TERMS = "xcb"  # x term, constant, bracket
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import random
 
-from r1kit.tasks.base import Problem, Task, problem_id
+from r1kit.problem import Problem, problem_id
+from r1kit.tasks.base import Task
 
 # level → number of digits (reverse, copy) or the largest number (compare)
 DIGITS = {1: 4, 2: 5, 3: 6}

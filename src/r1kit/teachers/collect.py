@@ -38,7 +38,7 @@ from r1kit import tasks
 from r1kit.data import generate, parse_levels
 from r1kit.errors import R1kitError
 from r1kit.render import prompt_text
-from r1kit.tasks.base import Problem
+from r1kit.problem import Problem
 from r1kit.verify import check_steps, extract_answer
 
 REASONS = ("overlong", "no_answer", "wrong_answer", "false_step", "low_step_score", "missing_step", "duplicate")
@@ -165,9 +165,9 @@ def collect(teacher, *, task: str, levels: str | list[int], count: int, samples_
     config = {"mode": "collect", "teacher": teacher.name, "style": teacher.style, "task": task, "levels": levels,
               "count": count, "samples_per_problem": samples_per_problem, "seed": seed, "max_tokens": max_tokens,
               "temperature": temperature, "min_step_score": min_step_score, "chunk_size": chunk_size}
-    job = Job(ask=lambda p: prompt_text(p, teacher.style),
+    job = Job(ask=lambda p: prompt_text(p, teacher.style, tasks.get(p.task)),
               judge=lambda p, text: judge_trace(p, text, min_step_score=min_step_score),
-              row=lambda p, text: (prompt_text(p, teacher.style), text))
+              row=lambda p, text: (prompt_text(p, teacher.style, tasks.get(p.task)), text))
     return run_job(teacher, job, config, out, keep_rejected=keep_rejected, progress=progress)
 
 

@@ -19,10 +19,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from r1kit import tasks
 from r1kit.data import parse_levels
 from r1kit.errors import R1kitError
-from r1kit.render import instruction, prompt_text
-from r1kit.tasks.base import Problem
+from r1kit.render import prompt_text
+from r1kit.problem import Problem
 from r1kit.teachers.collect import CollectSummary, Job, Verdict, judge_trace, run_job
 
 STYLES = ("think", "verbal")  # the styles a natural-language rewrite can be
@@ -48,7 +49,7 @@ def rewrite_prompt(problem: Problem) -> str:
     for number, step in enumerate(problem.steps, 1):
         lines.append(f"{number}. {step.text()}" + (f"  (now: {step.state})" if step.state else ""))
     example = problem.steps[0].text() if problem.steps else "3 * 4 = 12"
-    return REWRITE_PROMPT.format(problem=instruction(problem), steps="\n".join(lines) or "(none)",
+    return REWRITE_PROMPT.format(problem=tasks.get(problem.task).instruction(problem), steps="\n".join(lines) or "(none)",
                                  answer=problem.answer, example=example)
 
 
@@ -79,5 +80,5 @@ def rewrite(teacher, *, task: str, levels: str | list[int], count: int, out: str
               "levels": parse_levels(levels), "count": count, "samples_per_problem": samples_per_problem,
               "seed": seed, "max_tokens": max_tokens, "temperature": temperature, "chunk_size": chunk_size}
     job = Job(ask=rewrite_prompt, judge=judge_rewrite,
-              row=lambda p, text: (prompt_text(p, style), as_completion(p, text, style)))
+              row=lambda p, text: (prompt_text(p, style, tasks.get(p.task)), as_completion(p, text, style)))
     return run_job(teacher, job, config, out, keep_rejected=keep_rejected, progress=progress)

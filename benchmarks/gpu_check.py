@@ -21,7 +21,7 @@ from transformers.trainer_callback import PrinterCallback
 
 from bench_training import StepClock, fresh_accelerator
 from r1kit import data, rewards
-from r1kit.evaluate import GenerationSettings, generate
+from r1kit.engines import GenerationSettings, generate_texts
 from r1kit.models import build_char_tokenizer, build_tiny_model, count_parameters
 from r1kit.train import device_defaults
 from r1kit.train.grpo import grpo_config
@@ -86,12 +86,12 @@ def generation_tokens_per_s(preset: str, tokenizer, prompts: int, new_tokens: in
         model = model.to("cuda", dtype=torch.bfloat16 if device_defaults()["bf16"] else torch.float16)
     texts = [f"{a}+{a % 7}*3\n" for a in range(prompts)]
     settings = GenerationSettings(max_new_tokens=new_tokens, batch_size=prompts)
-    generate(model, tokenizer, texts[:8], settings=settings)  # warm-up
+    generate_texts(model, tokenizer, texts[:8], settings=settings)  # warm-up
     if torch.cuda.is_available():
         torch.cuda.synchronize()
     start = time.perf_counter()
     # Sampling, so that an untrained model doesn't stop early: every sequence runs to the budget.
-    outputs = generate(model, tokenizer, texts, greedy=False, settings=settings)
+    outputs = generate_texts(model, tokenizer, texts, greedy=False, settings=settings)
     if torch.cuda.is_available():
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start

@@ -78,7 +78,7 @@ def test_recipe_distills_verified_traces_from_an_endpoint(compiler_endpoint, tmp
     from r1kit import recipe as recipes
     from r1kit.pipeline import Run
 
-    monkeypatch.setattr("r1kit.stages.TINY_WORLD_CACHE", tmp_path / "cache")
+    monkeypatch.setattr("r1kit.stages.pretrain.TINY_WORLD_CACHE", tmp_path / "cache")
     raw = {"name": "distill", "model": {"preset": "tiny-1m"}, "stages": [
         {"name": "base", "kind": "pretrain", "data": {"levels": "1-2", "count": 200, "style": "answer"},
          "train": {"max_steps": 2, "per_device_train_batch_size": 16}},
@@ -103,6 +103,8 @@ def test_recipe_distills_verified_traces_from_an_endpoint(compiler_endpoint, tmp
     assert student["own"]["student_flops"] > 0 and "traces" in student["lineage_stages"]
     assert any("loss" in row for row in results["curves"]["student"])
     # The held-out eval never asks a question the student was trained on.
-    asked = {s["question"] for s in results["eval_details"]["eval"]["student"]["samples"]}
+    rows = json.loads((tmp_path / "run" / "stages" / "eval" / "eval.json").read_text())["problems"]["student"]
+    asked = {row["question"] for row in rows}
+    assert len(rows) == results["evals"][-1]["n"]
     assert not asked & set(data["question"])
     assert "Teacher traces kept by the verifier" in (tmp_path / "run" / "report.md").read_text()

@@ -14,7 +14,7 @@ import yaml
 from r1kit import distributed, engines, ledger
 from r1kit import recipe as recipes
 from r1kit.errors import R1kitError
-from r1kit.evaluate import GenerationSettings
+from r1kit.engines import GenerationSettings
 
 RECIPE = """
 name: two-proc
@@ -112,11 +112,11 @@ def test_rerun_under_the_launcher_resumes_on_every_rank(launched):
 
 
 def test_same_shape_as_a_single_process_run(launched, tmp_path, monkeypatch):
-    from r1kit import stages
+    from r1kit.stages import pretrain
     from r1kit.pipeline import Run
 
     root, _, _, _ = launched
-    monkeypatch.setattr(stages, "TINY_WORLD_CACHE", root / "cache")  # the base model the launched run cached
+    monkeypatch.setattr(pretrain, "TINY_WORLD_CACHE", root / "cache")  # the base model the launched run cached
     single = Run(recipes.validate(yaml.safe_load(RECIPE)), tmp_path / "single").execute()
     double = json.loads((root / "run" / "results.json").read_text())
     assert single.keys() == double.keys()

@@ -93,7 +93,9 @@ def test_grpo_on_gym_rows_logs_a_reward(tmp_path):
 
 
 def test_evaluate_scores_gym_problems():
-    from r1kit.evaluate import GenerationSettings, PromptFormat, evaluate_model
+    from r1kit.engines import GenerationSettings
+    from r1kit.evaluate import evaluate_model
+    from r1kit.prompting import PromptFormat
     from r1kit.models import build_char_tokenizer, build_tiny_model
 
     tokenizer = build_char_tokenizer()

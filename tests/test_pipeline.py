@@ -173,7 +173,8 @@ def test_eval_on_jsonl(smoke_run, tmp_path):
 
 
 def test_a_changed_stage_does_not_resume_from_old_checkpoints(tmp_path):
-    from r1kit.pipeline import Run, stage_hash, write_json
+    from r1kit.files import write_json
+    from r1kit.pipeline import Run, stage_hash
 
     recipe = recipes.validate({**BASE, "stages": [*BASE["stages"], {"name": "eval", "kind": "eval", "models": ["sft"]}]})
     run = Run(recipe, tmp_path / "run")

@@ -20,7 +20,7 @@ app.add_typer(distill_app, name="distill")
 console = Console()
 
 
-@app.command()
+@app.command(context_settings={"ignore_unknown_options": True})  # "-2 + 3" is an expression, not an option
 def compile(
     expression: Annotated[str, typer.Argument(help='An arithmetic expression, e.g. "12*(3+4)".')],
     style: Annotated[str, typer.Option(help="Trace style: compact, think, verbal or answer.")] = "think",
@@ -163,14 +163,13 @@ def _run_recipe(path: str, overrides: list[str], out: Optional[str], smoke: bool
     import time
 
     from r1kit import recipe as recipes
+    from r1kit.distributed import is_main
     from r1kit.pipeline import Run
+    from r1kit.report import print_summary
 
     loaded = recipes.load(path, overrides, smoke=smoke)
     quiet_libraries()
     start = time.perf_counter()
-    from r1kit.stages import print_summary
-
-    from r1kit.distributed import is_main
 
     if not is_main():  # under accelerate launch: rank 0 alone talks
         console.quiet = True
@@ -203,9 +202,11 @@ def eval_(
     from rich.progress import Progress
 
     from r1kit import data
-    from r1kit.engines import choose_engine, load_for_eval
-    from r1kit.evaluate import GenerationSettings, PromptFormat, evaluate_model, problems_from_jsonl, problems_from_task
-    from r1kit.stages import show_table
+    from r1kit.engines import GenerationSettings, choose_engine, load_for_eval
+    from r1kit.evaluate import evaluate_model, problems_from_jsonl, problems_from_task
+    from r1kit.files import write_json
+    from r1kit.prompting import prompt_format
+    from r1kit.report import print_accuracy
 
     problems = problems_from_jsonl(data_file) if data_file else problems_from_task(task, data.parse_levels(levels), count, seed)
     chosen = choose_engine(engine)
@@ -213,19 +214,14 @@ def eval_(
     loaded, tokenizer = load_for_eval(model, chosen, seed=seed)
     settings = GenerationSettings(max_new_tokens=max_new_tokens, batch_size=batch_size)
     with Progress(console=console, transient=True) as progress:
-        bar = progress.add_task("generating", total=len(problems))
+        bar = progress.add_task("generating", total=len(problems) * (1 + (k if k > 1 else 0)))
         result = evaluate_model(loaded, tokenizer, problems, name=Path(model).name, k=k, settings=settings,
-                                prompt_format=PromptFormat.for_model(model, tokenizer),
+                                prompt_format=prompt_format(model, tokenizer),
                                 progress=lambda n: progress.advance(bar, n))
-    summary = result.as_dict()
-    rows = [{"model": summary["model"], "level": level, **s} for level, s in summary["by_level"].items()]
-    rows.append({"model": summary["model"], "level": "all", **{k_: v for k_, v in summary.items() if k_ not in ("model", "by_level", "by_task")}})
-    show_table(console, rows, [])
+    print_accuracy(console, result.table_rows())
     if out_file:
-        from r1kit.pipeline import write_json
-
-        write_json(Path(out_file), summary)
-        console.print(f"wrote {out_file}")
+        write_json(out_file, {**result.as_dict(), "problems": result.problems})
+        console.print(f"wrote {out_file} (scores, and every problem with what the model wrote)")
 
 
 @app.command()
@@ -320,23 +316,21 @@ def _load_teacher(spec: str, style: Optional[str], **openai_options):
         names = ", ".join("--" + key.replace("_", "-") for key in options)
         raise R1kitError(f"{names}: only for openai: teachers, not {spec!r}")
     if style is not None:
-        check_style(style)
+        check_style(style)  # before a model loads
+        options["style"] = style
     quiet_libraries()
-    teacher = load_teacher(spec, **options)
-    if style is not None:
-        teacher.style = style
-    return teacher
+    return load_teacher(spec, **options)
 
 
 def _distill(run, teacher, count: int, out: str, **arguments) -> None:
     from rich.progress import Progress
 
-    from r1kit.teachers.collect import summary_table
+    from r1kit.report import print_collection
 
     with Progress(console=console, transient=True) as progress:
         bar = progress.add_task("problems", total=count)
         summary = run(teacher, count=count, out=out, progress=lambda n: progress.advance(bar, n), **arguments)
-    console.print(summary_table(summary))
+    print_collection(console, str(out), summary.as_dict())
     console.print(f"kept {summary.traces_rows} traces in {summary.out / 'traces.jsonl'}; counts in "
                   f"{summary.out / 'summary.json'}")
 

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from r1kit import tasks
 from r1kit.errors import R1kitError
+from r1kit.files import atomic_dir
 from r1kit.render import check_style, render
 from r1kit.problem import Problem, normalize_question
 
@@ -96,25 +93,6 @@ def build(task_name: str, levels: list[int], count: int, *, style: str, seed: in
     train = generate(task_name, levels, count - n_test, seed, exclude=test_questions, **task_options)
     rows = lambda ps: [to_row(p, style, conversational=conversational) for p in ps]  # noqa: E731
     return DatasetDict(train=Dataset.from_list(rows(train)), test=Dataset.from_list(rows(test)))
-
-
-@contextmanager
-def atomic_dir(out: str | Path):
-    """Yield a temporary sibling of `out` to write into; renamed to `out` only if the block
-    succeeds, removed otherwise. `out` must not exist or be empty."""
-    out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        raise R1kitError(f"{out} exists and is not empty; choose another --out or remove it")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        yield tmp
-        if out.exists():
-            out.rmdir()
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def save(dataset_dict, out: str | Path, *, jsonl: bool = False) -> Path:

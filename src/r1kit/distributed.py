@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from r1kit.errors import R1kitError
+from r1kit.files import publish
 
 # Rank 0 alone evaluates and reports while the others wait at a barrier: allow that much time
 # (collectives time out after 30 minutes by default, shorter than a real model's evaluation).
@@ -195,15 +196,3 @@ def save_trained(trainer, tokenizer, out: str | Path, *, prompt_info: dict) -> P
         publish(staging, out)
     barrier()
     return out
-
-
-def publish(staging: Path, out: Path) -> None:
-    """Move a finished directory into place, replacing an older one."""
-    if out.exists():
-        old = out.parent / f".{out.name}.old"
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(out, old)
-        os.replace(staging, out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(staging, out)

@@ -1,4 +1,6 @@
-"""Generation engines for evaluation: transformers (`hf`, runs everywhere) or vLLM (`vllm`, fast on GPUs).
+"""Model text generation, behind one call: `generate_texts(model, tokenizer, prompts, ...)`, on
+transformers (`hf`, runs everywhere) or vLLM (`vllm`, fast on GPUs). Evaluation, local
+teachers and the server all generate through it.
 
 `auto` picks vLLM when it is installed and a GPU is present, transformers otherwise. Both see the
 same prompts (token ids from r1kit's own tokenizer, so char-level models work in vLLM too) and
@@ -13,6 +15,7 @@ from __future__ import annotations
 import math
 from importlib.util import find_spec
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 from r1kit.errors import R1kitError
@@ -49,8 +52,73 @@ def choose_engine(requested: str = "auto", *, cuda: bool | None = None) -> str:
     return "vllm" if cuda and vllm_available() else "hf"
 
 
+@dataclass
+class GenerationSettings:
+    max_new_tokens: int = 96
+    batch_size: int = 128
+    temperature: float = 1.0
+    top_p: float = 1.0
+    stop: tuple[str, ...] = ()  # stop strings: a sequence ends once its text holds one (kept in the text)
+
+
+def generate_texts(model, tokenizer, prompts: list[str], *, samples: int = 1, greedy: bool = True,
+             settings: GenerationSettings | None = None, progress: Any = None, streamer: Any = None,
+             lengths: list[tuple[int, bool]] | None = None) -> list[list[str]]:
+    """`samples` completions per prompt (text after the prompt, special tokens dropped).
+
+    `streamer` (a transformers streamer; one prompt, one sample) receives tokens as they come.
+    `lengths`, when given, receives (tokens generated, ended by EOS) per completion, in order.
+    """
+    import torch
+
+    settings = settings or GenerationSettings()
+    if isinstance(model, VLLMModel):
+        return model.generate_texts(tokenizer, prompts, samples=samples, greedy=greedy, settings=settings,
+                                    progress=progress)
+    tokenizer.padding_side = "left"  # decoder-only batched generation
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    outputs: list[list[str]] = []
+    per_batch = max(1, settings.batch_size // samples)
+    try:
+        for start in range(0, len(prompts), per_batch):
+            batch = prompts[start:start + per_batch]
+            encoded = tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
+            kwargs: dict[str, Any] = dict(max_new_tokens=settings.max_new_tokens, pad_token_id=tokenizer.pad_token_id,
+                                          eos_token_id=tokenizer.eos_token_id, num_return_sequences=samples)
+            if greedy:
+                kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+            else:
+                kwargs.update(do_sample=True, temperature=settings.temperature, top_p=settings.top_p, top_k=0)
+            if settings.stop:
+                kwargs.update(stop_strings=list(settings.stop), tokenizer=tokenizer)
+            with torch.inference_mode():
+                generated = model.generate(**encoded, **kwargs, streamer=streamer)
+            new_tokens = generated[:, encoded["input_ids"].shape[1]:]
+            texts = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+            if lengths is not None:
+                lengths.extend(_generated_length(row, tokenizer) for row in new_tokens.tolist())
+            outputs.extend(texts[i * samples:(i + 1) * samples] for i in range(len(batch)))
+            if progress is not None:
+                progress(len(batch))
+    finally:
+        model.train(was_training)
+    return outputs
+
+
+def _generated_length(row: list[int], tokenizer) -> tuple[int, bool]:
+    # generate() pads a sequence that finished early (EOS or a stop string) up to the batch's length
+    if tokenizer.eos_token_id in row:
+        return row.index(tokenizer.eos_token_id) + 1, True
+    while row and row[-1] == tokenizer.pad_token_id:
+        row.pop()
+    return len(row), False
+
+
+
 def sampling_kwargs(settings, *, samples: int, greedy: bool, seed: int, eos_token_id: int) -> dict[str, Any]:
-    """`vllm.SamplingParams` arguments that match `r1kit.evaluate.generate` with transformers:
+    """`vllm.SamplingParams` arguments that match `generate_texts` with transformers:
     greedy is temperature 0; sampling uses the settings' temperature and top_p and no top-k."""
     kwargs: dict[str, Any] = {"n": samples, "max_tokens": settings.max_new_tokens, "seed": seed,
                               "stop_token_ids": [eos_token_id], "detokenize": False}
@@ -68,8 +136,8 @@ def cut_at_stop(text: str, stop: tuple[str, ...] | list[str]) -> str:
 
 
 class VLLMModel:
-    """A model directory loaded into vLLM in this process. `r1kit.evaluate.generate` hands any
-    object with `generate_texts` its prompts instead of calling transformers."""
+    """A model directory loaded into vLLM in this process. `generate_texts` hands it its prompts
+    instead of calling transformers."""
 
     def __init__(self, path: str | Path, *, dtype: str | None = None, seed: int = 0,
                  gpu_memory_utilization: float = 0.5):

@@ -22,6 +22,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from r1kit.files import write_json
+
 HEARTBEAT_S = 5.0
 
 
@@ -128,9 +130,7 @@ class Meter:
         self._sample()
         with self._lock:
             row = self.attempt.row()
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(row, indent=1))
-        os.replace(tmp, self.path)
+        write_json(self.path, row, indent=1)
 
 
 SUMMED = ("wall_s", "cpu_s", "train_tokens", "generated_tokens", "flops", "student_flops")
@@ -170,3 +170,17 @@ def cost(ledger: dict[str, Any], stages: set[str], *, final_only: bool = False) 
     """Totals over the attempts of some stages (e.g. one ablation arm, or everything it depends on)."""
     rows = [r for r in ledger["attempts"] if r["stage"] in stages and (r["status"] == "done" or not final_only)]
     return {key: sum(r.get(key, 0) for r in rows) for key in SUMMED}
+
+
+def tokens_hook(meter: Meter, **per_token: float):
+    """Ledger entries from TRL's running `num_tokens` log: each new token adds `per_token`
+    (e.g. `train_tokens=1`; GRPO's tokens are generated and then trained on)."""
+    state = {"seen": 0}
+
+    def hook(row: dict[str, Any]) -> None:
+        if "num_tokens" in row:
+            new = int(row["num_tokens"]) - state["seen"]
+            state["seen"] = int(row["num_tokens"])
+            meter.add(**{key: amount * new for key, amount in per_token.items()})
+
+    return hook

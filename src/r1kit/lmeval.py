@@ -132,18 +132,6 @@ def delta_tables(models: dict[str, dict[str, dict[str, Any]]]) -> list[tuple[str
     return tables
 
 
-def show_lm_eval(console, models: dict[str, dict[str, dict[str, Any]]]) -> None:
-    from rich.table import Table
-
-    for title, header, rows in delta_tables(models):
-        table = Table(title=f"general ability (lm-eval): {title}")
-        for i, column in enumerate(header):
-            table.add_column(column, justify="left" if i == 0 else "right")
-        for row in rows:
-            table.add_row(*row)
-        console.print(table)
-
-
 def jsonl_dataset(data_files: str | dict[str, str], config_source: str | None = None, **_: Any):
     """`custom_dataset: !function r1kit.lmeval.jsonl_dataset` in a task YAML: a JSONL dataset
     whose `data_files` are relative to that YAML (not to the directory lm-eval runs in)."""

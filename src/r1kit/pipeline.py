@@ -1,13 +1,7 @@
-"""Recipes → stages → one run directory.
+"""Recipes → stages → one run directory (its layout: `r1kit.rundir`).
 
-    runs/quickstart/
-      manifest.json            resolved recipe, seed, package versions
-      stages/<name>/           data/, checkpoints/, model/, metrics.jsonl, done.json
-      ledger/                  one JSON per stage attempt (cost, even for killed attempts)
-      results.json             evals, retention, ledger; rewritten after every stage
-      report.md, report.html
-
-Re-running the same command resumes: finished stages are skipped (unless their resolved
+The pipeline walks a recipe's stages in order and dispatches each to its unit in the stage
+table (`r1kit.stages.STAGES`); it knows no stage's files. Re-running the same command resumes: finished stages are skipped (unless their resolved
 config changed, which reruns them and everything after), and an interrupted training stage
 continues from its last checkpoint.
 """
@@ -16,20 +10,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
 import shutil
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
+from r1kit import distributed as dist
 from r1kit import ledger
-from r1kit.errors import R1kitError
+from r1kit.files import read_json, write_json
 from r1kit.recipe import TRAINING_KINDS, Recipe, stage_inputs
-from r1kit.problem import normalize_question
-
-TINY_WORLD_CACHE = Path(os.environ.get("R1KIT_CACHE", Path.home() / ".cache" / "r1kit"))
+from r1kit.rundir import RunDir
+from r1kit.stages import STAGES
 
 
 def stage_hash(recipe: Recipe, stage) -> str:
@@ -40,14 +32,6 @@ def stage_hash(recipe: Recipe, stage) -> str:
                "style": recipe.style, "chat": recipe.chat, "model": recipe.model.model_dump(mode="json"),
                "upstream": upstream}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Atomic: a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
-    os.replace(tmp, path)
 
 
 def package_versions() -> dict[str, str]:
@@ -62,38 +46,19 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-class Run:
-    def __init__(self, recipe: Recipe, out: str | Path, *, console=None):
-        from rich.console import Console
-
-        self.recipe = recipe
-        self.dir = Path(out)
-        self.console = console or Console(stderr=True)
-
-    # ------------------------------------------------------------ layout
-
-    def stage_dir(self, name: str) -> Path:
-        return self.dir / "stages" / name
-
-    def model_path(self, name: str) -> str:
-        """Where the model called `name` lives: a stage's output, or the recipe's own model."""
-        if name == "model":
-            if self.recipe.model.path is None:
-                raise R1kitError("'model' is a tiny preset with no weights yet; read from a pretrain stage instead")
-            return self.recipe.model.path
-        return str(self.stage_dir(name) / "model")
+class Run(RunDir):
+    """A recipe being run into its directory: which stages are done, running the rest, and the
+    results gathered from every stage's artifact."""
 
     def done(self, stage) -> bool:
         marker = self.stage_dir(stage.name) / "done.json"
-        return marker.is_file() and json.loads(marker.read_text()).get("hash") == stage_hash(self.recipe, stage)
+        return marker.is_file() and read_json(marker).get("hash") == stage_hash(self.recipe, stage)
 
     # ------------------------------------------------------------ running
 
     def execute(self) -> dict[str, Any]:
         """Under several processes (accelerate launch) every rank walks the same stages; rank 0
         alone writes the run directory and the others wait for it at barriers."""
-        from r1kit import distributed as dist
-
         main = dist.is_main()
         if main:
             self.dir.mkdir(parents=True, exist_ok=True)
@@ -117,10 +82,11 @@ class Run:
             if main:
                 write_json(self.stage_dir(stage.name) / "done.json", {"hash": stage_hash(self.recipe, stage),
                                                                         "finished": time.time()})
-                self.write_results()
-        results = self.write_results() if main else None
+                self.write_results()  # after every stage, so an interrupted run still reports what it did
+        if main and not todo:
+            self.write_results()
         dist.barrier()
-        return results if main else self.results()
+        return read_json(self.results_path)
 
     def pending(self) -> list[str]:
         """The stages to run: from the first one not done (with its current config) to the end."""
@@ -135,50 +101,34 @@ class Run:
         started = directory / "started.json"
         if not directory.exists():
             return
-        same = started.is_file() and json.loads(started.read_text()).get("hash") == stage_hash(self.recipe, stage)
+        same = started.is_file() and read_json(started).get("hash") == stage_hash(self.recipe, stage)
         if not same or (directory / "done.json").exists():
             shutil.rmtree(directory)
 
     def run_stage(self, stage) -> None:
-        from r1kit import distributed as dist
-        from r1kit import stages
-
-        runner = getattr(stages, f"run_{stage.kind}")
         # Training runs on every rank (TRL/accelerate split the work); everything else on rank 0.
         # Each rank meters its own attempt file: a rank waiting at the barrier still holds its device.
         attempt = dist.broadcast(ledger.new_attempt_id())
         with ledger.Meter(self.dir, stage.name, stage.kind, attempt=attempt, rank=dist.rank(),
                           world_size=dist.world_size()) as meter:
             if stage.kind in TRAINING_KINDS or dist.is_main():
-                runner(self, stage, meter)
+                STAGES[stage.kind].run(self, stage, meter)
             dist.barrier()
 
     # ------------------------------------------------------------ results
 
     def results(self) -> dict[str, Any]:
-        evals, retention, details = [], [], {}
+        """Every stage's part (`STAGES[kind].read`), merged in recipe order, with the ledger."""
+        parts: dict[str, Any] = {"evals": [], "retention": [], "eval_details": {}, "lm_eval": {}, "collections": {},
+                                 "curves": {}}
         for stage in self.recipe.stages:
-            path = self.stage_dir(stage.name) / "eval.json"
-            if stage.kind == "eval" and path.exists():
-                data = json.loads(path.read_text())
-                evals.extend(data["rows"])
-                retention.extend(data.get("retention", []))
-                details[stage.name] = data["models"]
-        lm_eval = {s.name: json.loads((self.stage_dir(s.name) / "lm_eval.json").read_text()) for s in self.recipe.stages
-                   if s.kind == "lm_eval" and (self.stage_dir(s.name) / "lm_eval.json").exists()}
-        collections = {s.name: json.loads((self.stage_dir(s.name) / "traces" / "summary.json").read_text())
-                       for s in self.recipe.stages
-                       if s.kind == "collect" and (self.stage_dir(s.name) / "traces" / "summary.json").exists()}
-        curves = {}
-        for stage in self.recipe.stages:
-            if stage.kind in TRAINING_KINDS:
-                from r1kit.train.common import read_metrics
-
-                curves[stage.name] = read_metrics(self.stage_dir(stage.name) / "metrics.jsonl")
+            for key, value in STAGES[stage.kind].read(self, stage).items():
+                if isinstance(value, list):
+                    parts[key].extend(value)
+                else:
+                    parts[key].update(value)
         spent = ledger.read(self.dir)
-        return {"recipe": self.recipe.name, "evals": evals, "retention": retention, "eval_details": details,
-                "lm_eval": lm_eval, "collections": collections, "curves": curves, "ledger": spent,
-                "costs": self.costs(spent)}
+        return {"recipe": self.recipe.name, **parts, "ledger": spent, "costs": self.costs(spent)}
 
     def costs(self, spent: dict[str, Any]) -> dict[str, Any]:
         """Per evaluated model: `own`, the final attempts of the stages that trained its weights
@@ -218,16 +168,5 @@ class Run:
 
     def write_results(self) -> dict[str, Any]:
         results = self.results()
-        write_json(self.dir / "results.json", results)
+        write_json(self.results_path, results)
         return results
-
-    def training_questions(self) -> set[str]:
-        """Every question any training stage of this run has seen (for held-out evaluation)."""
-        from datasets import load_from_disk
-
-        seen: set[str] = set()
-        for stage in self.recipe.stages:
-            data_dir = self.stage_dir(stage.name) / "data"
-            if stage.kind in (*TRAINING_KINDS, "collect") and data_dir.exists():
-                seen.update(normalize_question(q) for q in load_from_disk(str(data_dir))["question"])
-        return seen

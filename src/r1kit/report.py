@@ -7,8 +7,11 @@ import base64
 import html
 import io
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from r1kit.lmeval import delta_tables
 
 
 def _pct(x: float) -> str:
@@ -22,26 +25,29 @@ def _flops(x: float) -> str:
     return f"{x:.0f} FLOP"
 
 
-def accuracy_table(evals: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
-    models = list(dict.fromkeys(r["model"] for r in evals))
-    levels = list(dict.fromkeys(str(r["level"]) for r in evals))
-    by = {(r["model"], str(r["level"])): r for r in evals}
-    header = ["model", *[f"level {lv}" if lv != "all" else "all" for lv in levels]]
-    rows = []
-    for model in models:
-        cells = [model]
-        for level in levels:
-            r = by.get((model, level))
-            cells.append(f"{_pct(r['accuracy'])} [{_pct(r['ci95'][0])}, {_pct(r['ci95'][1])}] (n={r['n']})" if r else "")
-        rows.append(cells)
-    return header, rows
+Table = tuple[list[str], list[list[str]]]  # (header, rows of cells): printed, or written as Markdown/HTML
 
 
-def retention_table(retention: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
-    models = list(dict.fromkeys(r["model"] for r in retention))
-    skills = list(dict.fromkeys(r["skill"] for r in retention))
-    by = {(r["model"], r["skill"]): r for r in retention}
-    return ["model", *skills], [[m, *[_pct(by[(m, s)]["accuracy"]) if (m, s) in by else "" for s in skills]] for m in models]
+def pivot(rows: list[dict[str, Any]], column: str, cell: Callable[[dict[str, Any]], str]) -> tuple[list[str], list[list[str]]]:
+    """Models × `column` (levels, skills): the columns in first-seen order, one row per model."""
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    columns = list(dict.fromkeys(str(r[column]) for r in rows))
+    by = {(r["model"], str(r[column])): r for r in rows}
+    return columns, [[m, *[cell(by[(m, c)]) if (m, c) in by else "" for c in columns]] for m in models]
+
+
+def _level_header(levels: list[str], prefix: str = "level ") -> list[str]:
+    return ["model", *[f"{prefix}{lv}" if lv != "all" else "all" for lv in levels]]
+
+
+def accuracy_table(evals: list[dict[str, Any]]) -> Table:
+    levels, rows = pivot(evals, "level", lambda r: f"{_pct(r['accuracy'])} [{_pct(r['ci95'][0])}, {_pct(r['ci95'][1])}] (n={r['n']})")
+    return _level_header(levels), rows
+
+
+def retention_table(retention: list[dict[str, Any]]) -> Table:
+    skills, rows = pivot(retention, "skill", lambda r: _pct(r["accuracy"]))
+    return ["model", *skills], rows
 
 
 def ledger_table(ledger: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
@@ -178,8 +184,6 @@ def write_report(run_dir: str | Path) -> tuple[Path, Path]:
     if results.get("retention"):
         sections.append(("Retention of the base model's other skills", retention_table(results["retention"]), None))
     for data in (results.get("lm_eval") or {}).values():
-        from r1kit.lmeval import delta_tables
-
         for title, header, rows in delta_tables(data["models"]):
             sections.append((f"General ability (lm-eval): {title}", (header, rows), None))
     curves = results.get("curves") or {}
@@ -217,11 +221,56 @@ def write_report(run_dir: str | Path) -> tuple[Path, Path]:
     return md_path, html_path
 
 
-def _samples(results: dict[str, Any], per_model: int = 3) -> list[str]:
+def _samples(results: dict[str, Any]) -> list[str]:
+    """A few failures beside a few successes per model (every row is in the eval stage's eval.json)."""
     lines = []
-    for stage, models in (results.get("eval_details") or {}).items():
+    for models in (results.get("eval_details") or {}).values():
         for name, detail in models.items():
-            for s in detail.get("samples", [])[:per_model]:
+            for s in detail.get("examples", []):
                 mark = "ok " if s["correct"] else "bad"
-                lines.append(f"[{name}] {mark} {s['question']} = {s['answer']}  ->  {s['completion'][:160]!r}")
+                lines.append(f"[{name}] {mark} {s['question']} = {s['gold']}  ->  {s['completion'][:160]!r}")
     return lines
+
+
+# ---------------------------------------------------------------- the console
+
+
+def print_table(console, title: str, header: list[str], rows: list[list[str]]) -> None:
+    from rich.table import Table as RichTable
+
+    table = RichTable(title=title)
+    for i, column in enumerate(header):
+        table.add_column(column, justify="left" if i == 0 else "right")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
+def print_accuracy(console, evals: list[dict[str, Any]], retention: list[dict[str, Any]] = ()) -> None:
+    levels, rows = pivot(evals, "level", lambda r: f"{r['accuracy']:.0%} [{r['ci95'][0]:.0%}-{r['ci95'][1]:.0%}]")
+    print_table(console, "held-out accuracy (greedy) [95% CI]", _level_header(levels, "L"), rows)
+    if retention:
+        print_table(console, "retention of the base model's other skills", *retention_table(retention))
+
+
+def print_lm_eval(console, models: dict[str, dict[str, dict[str, Any]]]) -> None:
+    for title, header, rows in delta_tables(models):
+        print_table(console, f"general ability (lm-eval): {title}", header, rows)
+
+
+def print_collection(console, name: str, summary: dict[str, Any]) -> None:
+    """A collect stage's acceptance per level, and why the rest was refused."""
+    done = "" if summary.get("complete", True) else f" ({summary['chunks_done']}/{summary['chunks']} chunks)"
+    print_table(console, f"{summary.get('mode', 'collect')}: {summary.get('teacher', name)}{done}",
+                *collection_table({name: summary}))
+
+
+def print_summary(console, results: dict[str, Any]) -> None:
+    """The one screen a user reads at the end: accuracy, retention, and what it all cost."""
+    if results.get("evals"):
+        print_accuracy(console, results["evals"], results.get("retention", []))
+    for data in (results.get("lm_eval") or {}).values():
+        print_lm_eval(console, data["models"])
+    totals = results["ledger"]["total_all"]
+    console.print(f"cost of everything run: {totals['wall_s']:.0f} s wall, {totals['cpu_s']:.0f} s CPU, "
+                  f"{totals['train_tokens']:,} training tokens, {totals['flops'] / 1e12:.2f} TFLOP (est.)")

@@ -4,7 +4,7 @@
     client = openai.OpenAI(base_url="http://127.0.0.1:8000/v1", api_key="EMPTY")
 
 Endpoints: GET /v1/models, POST /v1/chat/completions, POST /v1/completions, GET /health.
-Generation is `r1kit.evaluate.generate` (batched HF generate); one model answers one request at a
+Generation is `r1kit.engines.generate_texts` (batched HF generate); one model answers one request at a
 time (a lock), and every request is bounded: body size, n, max_tokens, prompt length in tokens.
 max_tokens above the server's limit (or the context left after the prompt) is capped, not refused.
 """
@@ -19,7 +19,6 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -113,13 +112,13 @@ class ServedModel:
 
     @classmethod
     def load(cls, model: str, *, name: str | None = None, max_tokens_limit: int = 2048) -> ServedModel:
-        from r1kit.evaluate import PromptFormat
         from r1kit.models import load_model
+        from r1kit.prompting import prompt_format
 
         if max_tokens_limit < 1:
             raise R1kitError("--max-tokens-limit must be at least 1")
         loaded, tokenizer = load_model(model)
-        chat = PromptFormat.for_model(model if Path(model).is_dir() else None, tokenizer).chat
+        chat = prompt_format(model, tokenizer).chat
         return cls(loaded, tokenizer, name or model, chat, max_tokens_limit)
 
     @property
@@ -159,7 +158,7 @@ class ServedModel:
         """n choices per prompt; one generation at a time, whoever asks."""
         import torch
 
-        from r1kit.evaluate import GenerationSettings, generate
+        from r1kit.engines import GenerationSettings, generate_texts
 
         greedy = temperature == 0
         samples = 1 if greedy else n  # greedy choices are all the same: generate one, repeat it
@@ -169,7 +168,7 @@ class ServedModel:
         with self.lock:
             if seed is not None:
                 torch.manual_seed(seed)
-            texts = generate(self.model, self.tokenizer, prompts, samples=samples, greedy=greedy, settings=settings,
+            texts = generate_texts(self.model, self.tokenizer, prompts, samples=samples, greedy=greedy, settings=settings,
                              streamer=streamer, lengths=lengths)
         flat = iter(lengths)
         out = []

@@ -44,8 +44,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from r1kit import tasks
-from r1kit.data import DATA_DIR, TEST_SEED_OFFSET, atomic_dir, per_level, to_row
+from r1kit.data import DATA_DIR, TEST_SEED_OFFSET, per_level, to_row
 from r1kit.errors import R1kitError
+from r1kit.files import atomic_dir
 from r1kit.render import check_style
 from r1kit.problem import normalize_question, problem_seed
 

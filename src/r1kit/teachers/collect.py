@@ -37,6 +37,7 @@ from typing import Any
 from r1kit import tasks
 from r1kit.data import generate, parse_levels
 from r1kit.errors import R1kitError
+from r1kit.files import write_json
 from r1kit.render import prompt_text
 from r1kit.problem import Problem
 from r1kit.verify import check_steps, extract_answer
@@ -203,7 +204,7 @@ def run_job(teacher, job: Job, config: dict[str, Any], out: str | Path, *, keep_
             summary.traces_rows += len(accepted)
             summary.rejected_rows += len(rejected)
             summary.chunks_done += 1
-            _write_json(out / "summary.json", summary.as_dict())  # the commit point of this chunk
+            write_json(out / "summary.json", summary.as_dict(), durable=True)  # the commit point of this chunk
     return summary
 
 
@@ -285,7 +286,7 @@ def _judge_chunk(teacher, job: Job, chunk: list[Problem], outputs: list[list[str
 def _write_config(out: Path, config: dict[str, Any]) -> None:
     path = out / "collect.json"
     if not path.is_file():
-        _write_json(path, config)
+        write_json(path, config, durable=True)
         return
     stored = json.loads(path.read_text())
     changed = [f"{key}: {stored.get(key)!r} -> {config.get(key)!r}"
@@ -333,16 +334,6 @@ def _append(path: Path, rows: list[dict]) -> None:
         os.fsync(f.fileno())
 
 
-def _write_json(path: Path, data: Any) -> None:
-    """Written beside, fsynced and renamed: a reader (or a resumed run) never sees half a file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        f.write(json.dumps(data, indent=2) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 @contextlib.contextmanager
 def _lock(out: Path) -> Iterator[None]:
     """Two runs appending to one directory would interleave rows; the second one stops instead."""
@@ -388,20 +379,3 @@ def traces_dataset(out: str | Path, *, conversational: bool = False):
             row["prompt"] = [{"role": "user", "content": row["prompt"]}]
             row["completion"] = [{"role": "assistant", "content": row["completion"]}]
     return Dataset.from_list(rows)
-
-
-def summary_table(summary: CollectSummary):
-    """Acceptance per level as a rich Table (the CLI prints it)."""
-    from rich.table import Table
-
-    title = f"{summary.mode}: {summary.teacher}" + ("" if summary.complete else
-                                                    f" ({summary.chunks_done}/{summary.chunks} chunks)")
-    reasons = [r for r in REASONS if summary.total.rejected.get(r)]
-    table = Table(title=title)
-    for name in ("level", "problems", "solved", "samples", "accepted", "rate", *reasons):
-        table.add_column(name.replace("_", " "), justify="left" if name == "level" else "right")
-    rows = [(str(level), s) for level, s in sorted(summary.levels.items())] + [("all", summary.total)]
-    for label, s in rows:
-        table.add_row(label, str(s.problems), str(s.solved), str(s.samples), str(s.accepted), f"{s.rate:.0%}",
-                      *[str(s.rejected.get(r, 0)) for r in reasons])
-    return table

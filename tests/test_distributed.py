@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from datasets import load_from_disk
 
 from r1kit import distributed, engines, ledger
 from r1kit import recipe as recipes
@@ -119,10 +120,17 @@ def test_same_shape_as_a_single_process_run(launched, tmp_path, monkeypatch):
     monkeypatch.setattr(pretrain, "TINY_WORLD_CACHE", root / "cache")  # the base model the launched run cached
     single = Run(recipes.validate(yaml.safe_load(RECIPE)), tmp_path / "single").execute()
     double = json.loads((root / "run" / "results.json").read_text())
-    assert single.keys() == double.keys()
     assert [r["stage"] for r in single["ledger"]["stages"]] == [r["stage"] for r in double["ledger"]["stages"]]
-    assert {(r["model"], r["level"]) for r in single["evals"]} == {(r["model"], r["level"]) for r in double["evals"]}
-    assert single["curves"].keys() == double["curves"].keys()
+    # The same rows trained on and the same held-out problems asked, whatever the process count.
+    for stage in ("base", "sft", "grpo"):
+        one, two = (load_from_disk(str(d / "stages" / stage / "data"))["question"] for d in (tmp_path / "single", root / "run"))
+        assert one == two and len(one) > 0
+    asked = [json.loads((d / "stages" / "eval" / "eval.json").read_text())["problems"] for d in (tmp_path / "single", root / "run")]
+    assert {m: [r["id"] for r in rows] for m, rows in asked[0].items()} == {m: [r["id"] for r in rows] for m, rows in asked[1].items()}
+    assert [r["n"] for r in single["evals"]] == [r["n"] for r in double["evals"]]
+    # Every stage ran its configured steps in both.
+    for stage, steps in (("sft", 6), ("grpo", 2)):
+        assert max(r["step"] for r in single["curves"][stage]) == max(r["step"] for r in double["curves"][stage]) == steps
 
 
 # ---------------------------------------------------------------- launching

@@ -59,8 +59,12 @@ def test_catalogue(completion, accuracy, fmt, steps):
     assert step_reward([completion], steps=[STEPS]) == [pytest.approx(steps)]
 
 
-def test_catalogue_is_large_enough():
-    assert len(CATALOGUE) >= 30
+def test_catalogue_covers_every_verdict():
+    """Right and wrong answers, with and without the format, and step scores of 0, 1 and between."""
+    answers = {(accuracy, fmt) for _, accuracy, fmt, _ in CATALOGUE}
+    assert answers == {(0.0, 0.0), (0.0, 1.0), (1.0, 0.0), (1.0, 1.0)}
+    steps = {s for *_, s in CATALOGUE}
+    assert 0.0 in steps and 1.0 in steps and any(0.0 < s < 1.0 for s in steps)
 
 
 def test_conversational_completions_and_extra_columns():

@@ -24,13 +24,14 @@ console = Console()
 def compile(
     expression: Annotated[str, typer.Argument(help='An arithmetic expression, e.g. "12*(3+4)".')],
     style: Annotated[str, typer.Option(help="Trace style: compact, think, verbal or answer.")] = "think",
-    fine: Annotated[bool, typer.Option(help="Split multi-digit multiplications into partial products.")] = False,
+    fine: Annotated[bool, typer.Option(help="Split multi-digit multiplications into partial products (--granularity partial).")] = False,
+    granularity: Annotated[Optional[str], typer.Option(help="op (one step per operation), partial or digit (column arithmetic with carries and borrows).")] = None,
 ) -> None:
     """Parse an expression and print its exact step-by-step trace."""
     from r1kit.render import completion_text
     from r1kit.tasks.arithmetic import ArithmeticTask
 
-    problem = ArithmeticTask(fine_steps=fine).compile(expression)
+    problem = ArithmeticTask(granularity=granularity, fine_steps=fine).compile(expression)
     typer.echo(completion_text(problem, style))
 
 

@@ -56,7 +56,8 @@ class DataSpec(Strict):
     count: int = Field(1000, ge=1)
     style: str | None = None  # default: the recipe's style
     skills: float = Field(0.0, ge=0.0, lt=1.0)  # share of retention-skill rows (pretraining)
-    fine_steps: bool = False
+    fine_steps: bool = False  # the old name of granularity: partial
+    granularity: Literal["op", "partial", "digit"] | None = None  # the compiler's trace granularity (arithmetic)
 
     @field_validator("levels")
     @classmethod

@@ -29,7 +29,9 @@ def _stage_data(run: RunDir, stage, *, style: str, drop: tuple[str, ...] = ()):
     spec, recipe = stage.data, run.recipe
     task = spec.task or recipe.task
     skill_rows = round(spec.count * spec.skills)
-    options = {"fine_steps": True} if spec.fine_steps else {}  # only the arithmetic compiler has it
+    options = {"granularity": spec.granularity} if spec.granularity else {}  # only the arithmetic compiler has it
+    if spec.fine_steps:
+        options["fine_steps"] = True
     built = data_mod.build(task, spec.levels, spec.count - skill_rows + 1, style=style, seed=recipe.seed,
                            test_fraction=1 / (spec.count - skill_rows + 1), conversational=recipe.chat, **options)
     dataset = built["train"]  # one row went to `test`, which training never reads

@@ -1,0 +1,115 @@
+"""Evaluation's numbers against known values, per-problem rows, and the report on a fixture."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from r1kit.engines import VLLMModel
+from r1kit.evaluate import EvalResult, _sampled_scores, evaluate_model, pass_at_k, wilson
+from r1kit.problem import Problem
+from r1kit.prompting import PromptFormat
+from r1kit.report import write_report
+
+
+def test_wilson_known_values():
+    # Wilson score intervals at z = 1.96, by hand: 0 of n has upper bound z²/(n + z²), n of n lower bound n/(n + z²).
+    assert wilson(0, 10) == pytest.approx((0.0, 0.27754), abs=1e-5)
+    assert wilson(5, 10) == pytest.approx((0.23659, 0.76341), abs=1e-5)
+    assert wilson(50, 100) == pytest.approx((0.40383, 0.59617), abs=1e-5)
+    assert wilson(10, 10) == pytest.approx((0.72246, 1.0), abs=1e-5)
+    assert wilson(0, 0) == (0.0, 1.0)
+
+
+def test_pass_at_k_known_values():
+    assert pass_at_k(10, 3, 1) == pytest.approx(0.3)
+    assert pass_at_k(10, 3, 5) == pytest.approx(1 - math.comb(7, 5) / math.comb(10, 5))  # 0.91667
+    assert pass_at_k(5, 0, 3) == 0.0
+    assert pass_at_k(5, 3, 3) == 1.0  # only 2 wrong samples: every 3 drawn hold a right one
+    assert pass_at_k(8, 8, 8) == 1.0
+
+
+PROBLEM = Problem(id="p", task="arithmetic", level=1, question="2 + 3", answer="5")
+
+
+@pytest.mark.parametrize("texts, expected", [
+    (["answer 5", "answer 5", "answer 4"], (1.0, 1.0)),
+    (["answer 4", "answer 4", "answer 5"], (1.0, 0.0)),  # right once, but the vote goes to 4
+    (["answer 10/2", "answer 5.0", "answer 4"], (1.0, 1.0)),  # equal numbers vote together
+    (["answer 4", "no answer", "answer 3"], (0.0, 0.0)),
+    (["nothing", "nothing", "answer 5"], (1.0, 1.0)),  # unanswered samples do not vote
+])
+def test_pass_and_majority_of_samples(texts, expected):
+    assert _sampled_scores(PROBLEM, texts, len(texts)) == pytest.approx(expected)
+
+
+class Scripted(VLLMModel):
+    """An engine that answers from a script (the engine interface, without vLLM)."""
+
+    def __init__(self, answers: dict[str, str]):
+        self.answers = answers
+
+    def generate_texts(self, tokenizer, prompts, *, samples, greedy, settings, progress=None):
+        if progress is not None:
+            progress(len(prompts))
+        return [[self.answers[p.strip()]] * samples for p in prompts]
+
+
+class Chars:
+    """Enough of a tokenizer for counting: one token per character."""
+
+    def __call__(self, text, add_special_tokens=False):
+        return {"input_ids": list(range(len(text)))}
+
+
+def test_evaluate_model_keeps_every_problem_and_one_row_shape():
+    problems = [Problem(id=f"p{i}", task="arithmetic", level=1 + i % 2, question=f"{i}+1", answer=str(i + 1))
+                for i in range(6)]
+    answers = {p.question: f"answer {p.answer if i != 3 else 0}" for i, p in enumerate(problems)}
+    seen = []
+    result = evaluate_model(Scripted(answers), Chars(), problems, name="m", prompt_format=PromptFormat("compact", False),
+                            progress=seen.append)
+    assert sum(seen) == len(problems)
+    assert [r["id"] for r in result.problems] == [p.id for p in problems]
+    wrong = next(r for r in result.problems if not r["correct"])
+    assert (wrong["id"], wrong["gold"], wrong["extracted"], wrong["completion"]) == ("p3", "4", "0", "answer 0")
+    rows = result.table_rows()
+    assert [(r["level"], r["n"], r["accuracy"]) for r in rows] == [(1, 3, 1.0), (2, 3, pytest.approx(2 / 3)),
+                                                                     ("all", 6, pytest.approx(5 / 6))]
+    assert rows[-1]["ci95"] == pytest.approx(list(wilson(5, 6)))
+    examples = result.examples(per_verdict=2)
+    assert [e["correct"] for e in examples] == [False, True, True]
+
+
+def test_report_on_a_fixture(tmp_path):
+    result = EvalResult(model="sft", k=1)
+    evals = [{"model": "base", "level": 1, "n": 10, "accuracy": 0.1, "ci95": [0.02, 0.4]},
+             {"model": "base", "level": "all", "n": 10, "accuracy": 0.1, "ci95": [0.02, 0.4]},
+             {"model": "sft", "level": 1, "n": 10, "accuracy": 0.9, "ci95": [0.6, 0.98]},
+             {"model": "sft", "level": "all", "n": 10, "accuracy": 0.9, "ci95": [0.6, 0.98]}]
+    totals = {"wall_s": 12.0, "cpu_s": 20.0, "train_tokens": 1000, "generated_tokens": 50, "flops": 3e12, "student_flops": 3e12}
+    stage = {"stage": "sft", "kind": "sft", "attempts": 2, "peak_memory_bytes": 2**30, **totals}
+    results = {
+        "recipe": "fixture", "evals": evals, "retention": [{"model": "sft", "skill": "copy", "n": 5, "accuracy": 0.4}],
+        "eval_details": {"eval": {"sft": {**result.as_dict(), "examples": [
+            {"question": "3 − 1", "gold": "2", "completion": "3−1=2 → answer 2", "correct": True},
+            {"question": "7 + 5", "gold": "12", "completion": "answer 11", "correct": False}]}}},
+        "lm_eval": {}, "collections": {},
+        "curves": {"sft": [{"step": s, "loss": 2.0 / s} for s in range(1, 6)]},
+        "ledger": {"attempts": [], "stages": [stage], "total_all": totals, "total_final": totals},
+        "costs": {"sft": {"own_stages": ["sft"], "lineage_stages": ["base", "sft"], "own": totals, "lineage": totals}},
+    }
+    (tmp_path / "results.json").write_text(json.dumps(results), encoding="utf-8")
+    md_path, html_path = write_report(tmp_path)
+    md = md_path.read_text(encoding="utf-8")
+    assert "| sft | 90.0% [60.0%, 98.0%] (n=10) | 90.0% [60.0%, 98.0%] (n=10) |" in md
+    assert "| model | level 1 | all |" in md
+    assert "| sft | 40.0% |" in md  # retention
+    assert "[sft] bad 7 + 5 = 12  ->  'answer 11'" in md and "3−1=2 → answer 2" in md  # a failure beside a success
+    assert "| sft | sft | 2 | 12.0 | 20.0 | 1,000 | 50 | 3.00 TFLOP | 1024 MiB |" in md
+    assert (tmp_path / "plot0.png").read_bytes()[:4] == b"\x89PNG"  # the accuracy plot
+    assert md.count("![") == 2  # accuracy and training curves
+    page = html_path.read_text(encoding="utf-8")
+    assert page.count("data:image/png;base64,") == 2 and "<meta charset='utf-8'>" in page and "3−1=2" in page

@@ -249,3 +249,42 @@ def test_save_lora_model_merges(tok, tmp_path):
     ids = torch.tensor([tok("12+3*(4-1)\n")["input_ids"]])
     with torch.no_grad():
         torch.testing.assert_close(loaded(ids).logits, model(ids).logits, atol=1e-4, rtol=1e-4)
+
+
+# --- precision defaults ----------------------------------------------------------------
+
+
+def test_cpu_bf16_detection_reads_the_cpu_flags():
+    from pathlib import Path
+
+    from r1kit.train.common import cpu_bf16_supported
+
+    cpuinfo = Path("/proc/cpuinfo")
+    if not cpuinfo.is_file():
+        pytest.skip("no /proc/cpuinfo")
+    flags = next((line.split(":", 1)[1].split() for line in cpuinfo.read_text().splitlines()
+                  if line.startswith("flags")), [])
+    assert cpu_bf16_supported() == bool({"avx512_bf16", "amx_bf16"} & set(flags))
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_cpu_bf16_default_by_size_and_recipe_wins(native, monkeypatch, tmp_path):
+    from trl import SFTConfig
+
+    from r1kit.train import common
+    from r1kit.train.sft import sft_config
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(common, "cpu_bf16_supported", lambda: native)
+    big = common.CPU_BF16_MIN_PARAMETERS
+    assert common.device_defaults(parameters=135_000_000)["bf16"] is native  # a real model: bf16 where native
+    assert common.device_defaults(parameters=big)["bf16"] is native
+    assert common.device_defaults(parameters=1_002_624)["bf16"] is False  # tiny presets stay fp32
+    assert common.device_defaults()["bf16"] is False  # size unknown: fp32, as before
+    for d in (common.device_defaults(135_000_000), common.device_defaults()):
+        assert d["use_cpu"] and not d["fp16"] and not d["gradient_checkpointing"]
+    # the recipe's train: fields are merged last, so they win either way (and TrainingArguments takes bf16 on CPU)
+    args = SFTConfig(**{**common.base_args(tmp_path, 0, parameters=135_000_000), "bf16": False})
+    assert args.bf16 is False
+    assert sft_config(tmp_path, {"bf16": True, "max_steps": 1}).bf16 is True
+    assert sft_config(tmp_path, {"max_steps": 1}).bf16 is False  # the tiny world's default path

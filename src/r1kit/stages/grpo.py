@@ -8,6 +8,7 @@ from r1kit.stages.common import budgeted, load_student, save_student, stage_data
 
 
 def run_grpo(run: RunDir, stage, meter) -> None:
+    from r1kit.models import resolve_model_path
     from r1kit.train import train_grpo
     from r1kit.train.grpo import GRPO_DEFAULTS
 
@@ -16,7 +17,7 @@ def run_grpo(run: RunDir, stage, meter) -> None:
     style = training_style(run, stage, source)
     dataset = stage_data(run, stage, style=style, drop=("completion",))
     # With beta > 0 TRL rebuilds the reference model from the path, so hand it the path.
-    target = source if stage.train.get("beta", 0.0) and not run.recipe.model.lora else model
+    target = resolve_model_path(source) if stage.train.get("beta", 0.0) and not run.recipe.model.lora else model
     train, callbacks = budgeted(run, stage, model, tokenizer, dataset, GRPO_DEFAULTS)
     trainer = train_grpo(target, tokenizer, dataset, rewards=stage.rewards, train=train, seed=run.recipe.seed,
                          on_log=tokens_hook(meter, generated_tokens=1, train_tokens=1), callbacks=callbacks,

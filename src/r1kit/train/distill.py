@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from r1kit.models import count_parameters
 from r1kit.train.common import MetricsLog, base_args, last_checkpoint, quiet_progress
 
 DISTILL_DEFAULTS: dict[str, Any] = {
@@ -23,10 +24,10 @@ DISTILL_DEFAULTS: dict[str, Any] = {
 }
 
 
-def distill_config(output_dir: Path, train: dict[str, Any], *, seed: int = 0):
+def distill_config(output_dir: Path, train: dict[str, Any], *, seed: int = 0, parameters: int | None = None):
     from trl import DistillationConfig
 
-    return DistillationConfig(**{**base_args(output_dir, seed), **DISTILL_DEFAULTS, **train})
+    return DistillationConfig(**{**base_args(output_dir, seed, parameters), **DISTILL_DEFAULTS, **train})
 
 
 def train_logit_distill(model, teacher, tokenizer, dataset, *, output_dir: Path, train: dict[str, Any], seed: int = 0,
@@ -34,7 +35,7 @@ def train_logit_distill(model, teacher, tokenizer, dataset, *, output_dir: Path,
     """`dataset` holds `prompt` rows; `teacher` is a model object sharing `tokenizer`."""
     from trl import DistillationTrainer
 
-    args = distill_config(output_dir, train, seed=seed)
+    args = distill_config(output_dir, train, seed=seed, parameters=count_parameters(model))
     log = MetricsLog(metrics_path or Path(output_dir) / "metrics.jsonl", on_log)
     trainer = DistillationTrainer(model=model, teacher_model=teacher, args=args, train_dataset=dataset,
                                   processing_class=tokenizer, callbacks=[log, *(callbacks or [])])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from r1kit.models import count_parameters
 from r1kit.train.common import MetricsLog, base_args, last_checkpoint, quiet_progress
 
 SFT_DEFAULTS: dict[str, Any] = {
@@ -18,11 +19,12 @@ SFT_DEFAULTS: dict[str, Any] = {
 }
 
 
-def sft_config(output_dir: Path, train: dict[str, Any], *, seed: int = 0, completion_only: bool = True):
-    """`SFTConfig` from r1kit defaults overridden by the recipe's `train:` mapping."""
+def sft_config(output_dir: Path, train: dict[str, Any], *, seed: int = 0, completion_only: bool = True,
+               parameters: int | None = None):
+    """`SFTConfig` from r1kit defaults (for a model of `parameters`) overridden by the recipe's `train:` mapping."""
     from trl import SFTConfig
 
-    args = {**base_args(output_dir, seed), **SFT_DEFAULTS, "completion_only_loss": completion_only, **train}
+    args = {**base_args(output_dir, seed, parameters), **SFT_DEFAULTS, "completion_only_loss": completion_only, **train}
     return SFTConfig(**args)
 
 
@@ -33,7 +35,7 @@ def train_sft(model, tokenizer, dataset, *, output_dir: Path, train: dict[str, A
     resuming from the newest checkpoint in `output_dir` if an earlier attempt left one."""
     from trl import SFTTrainer
 
-    args = sft_config(output_dir, train, seed=seed, completion_only=completion_only)
+    args = sft_config(output_dir, train, seed=seed, completion_only=completion_only, parameters=count_parameters(model))
     callbacks = [MetricsLog(metrics_path or Path(output_dir) / "metrics.jsonl", on_log)]
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
                          callbacks=callbacks, peft_config=peft_config)

@@ -4,7 +4,9 @@
 
 `question` and `answer` are required (an answer may be a JSON number); `level` (a positive
 integer, default 1) and `id` are optional. Answers are judged by `r1kit.verify.is_correct`:
-exact for integers, decimals and fractions, math-verify for LaTeX (`\\frac{1}{2}`, `\\sqrt{2}`).
+exact for integers, decimals and fractions, math-verify for LaTeX (`\\frac{1}{2}`, `\\sqrt{2}`),
+and text answers (`"Paris"`, `"B"`) by normalised exact match: casefolded, blanks collapsed,
+quotes and punctuation around them stripped, never as algebra on letters (`r1kit.verify.answer_kind`).
 There are no reference traces, so the task serves GRPO rewards, evaluation and distillation;
 its SFT completion is the answer alone.
 
@@ -29,6 +31,9 @@ MAX_LINES = 1_000_000
 
 
 class JsonlTask(Task):
+    # How score_answer judges a row's answer, by its `r1kit.verify.answer_kind`.
+    answer_scoring = "numbers exactly; LaTeX by math-verify, decimals exact; text by normalised exact match"
+
     def __init__(self, path: str | Path):
         super().__init__()
         self.path = Path(path)

@@ -169,7 +169,7 @@ def test_eval_on_jsonl(smoke_run, tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"question": "1+1"}\n')
     failed = r1kit("eval", "--model", str(out / "stages" / "sft" / "model"), "--data", str(bad))
-    assert failed.returncode == 2 and "bad.jsonl:1: need a JSON object with 'question' and 'answer'" in failed.stderr
+    assert failed.returncode == 2 and "bad.jsonl:1: 'answer' must be a non-empty string or a number" in failed.stderr
 
 
 def test_a_changed_stage_does_not_resume_from_old_checkpoints(tmp_path):

@@ -6,7 +6,6 @@ retention skills the tiny base model learned before specialising.
 
 from __future__ import annotations
 
-import json
 import math
 from collections import Counter
 from dataclasses import dataclass, field
@@ -15,10 +14,10 @@ from typing import Any
 
 from r1kit import tasks
 from r1kit.engines import GenerationSettings, generate_texts
-from r1kit.errors import R1kitError
 from r1kit.numbers import format_number, parse_number
 from r1kit.problem import Problem
 from r1kit.prompting import PromptFormat
+from r1kit.tasks.jsonl import read_problems
 from r1kit.prompting import prompt_format as prompt_format_for
 from r1kit.verify import extract_answer
 
@@ -64,27 +63,15 @@ EVAL_SEED_OFFSET = 2_000_029
 
 
 def problems_from_jsonl(path: str | Path, default_task: str = "arithmetic") -> list[Problem]:
-    """`{"question", "answer", "level"?, "task"?}` per line; a bad line is a clear error."""
-    path = Path(path)
-    if not path.is_file():
-        raise R1kitError(f"no such file: {path}")
-    problems = []
-    for number, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            question, answer = str(row["question"]), str(row["answer"])
-        except (json.JSONDecodeError, KeyError, TypeError) as error:
-            raise R1kitError(f"{path}:{number}: need a JSON object with 'question' and 'answer' ({error})") from None
-        task = row.get("task", default_task)
-        tasks.get(task)  # unknown task → clear error now, not mid-run
-        problems.append(Problem(id=str(row.get("id", f"{path.stem}-{number}")), task=task,
-                                level=int(row.get("level", 0)), question=question, answer=answer,
-                                metadata=row.get("metadata") or {}))
-    if not problems:
-        raise R1kitError(f"{path} holds no problems")
-    return problems
+    """`{"question", "answer", "level"?, "id"?, "task"?}` per line (`r1kit.tasks.jsonl.read_problems`);
+    a row's `task` (default `default_task`) judges it, and an unknown one is an error now, not mid-run."""
+
+    def task_of(row: dict) -> str:
+        name = str(row.get("task", default_task))
+        tasks.get(name)
+        return name
+
+    return read_problems(path, task_of)
 
 
 # ---------------------------------------------------------------- scoring

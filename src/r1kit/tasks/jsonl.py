@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 from r1kit.errors import R1kitError
@@ -70,36 +71,49 @@ class JsonlTask(Task):
         return self.generate(1, seed=seed, level=level)[0]
 
     def _read(self) -> dict[int, list[Problem]]:
-        if not self.path.is_file():
-            raise R1kitError(f"no such file: {self.path} (task {self.name}); give the path of a "
-                             "JSONL file with one {\"question\": …, \"answer\": …} object per line")
         rows: dict[int, list[Problem]] = {}
-        with self.path.open(encoding="utf-8") as lines:
-            for number, line in enumerate(lines, 1):
-                if number > MAX_LINES:
-                    raise R1kitError(f"{self.path} has more than {MAX_LINES:,} lines; split it")
-                if line.strip():
-                    problem = self._problem(line, f"{self.path}:{number}")
-                    rows.setdefault(problem.level, []).append(problem)
-        if not rows:
-            raise R1kitError(f"{self.path} holds no problems")
+        for problem in read_problems(self.path, lambda row: self.name):
+            rows.setdefault(problem.level, []).append(problem)
         return rows
 
-    def _problem(self, line: str, where: str) -> Problem:
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise R1kitError(f"{where}: not valid JSON ({error.msg} at column {error.colno})") from None
-        if not isinstance(row, dict):
-            raise R1kitError(f"{where}: need a JSON object with 'question' and 'answer'")
-        question, answer, level = row.get("question"), row.get("answer"), row.get("level", 1)
-        if not isinstance(question, str) or not question.strip():
-            raise R1kitError(f"{where}: 'question' must be a non-empty string")
-        if isinstance(answer, bool) or not isinstance(answer, (str, int, float)) or not str(answer).strip():
-            raise R1kitError(f"{where}: 'answer' must be a non-empty string or a number")
-        if isinstance(level, bool) or not isinstance(level, int) or level < 1:
-            raise R1kitError(f"{where}: 'level' must be a positive integer, got {level!r}")
-        answer = str(answer).strip()
-        pid = str(row["id"]) if "id" in row else problem_id(self.path.stem, level, question)
-        return Problem(id=pid, task=self.name, level=level, question=question, answer=answer,
-                       metadata={"source": where})
+
+def read_problems(path: str | Path, task_of: Callable[[dict], str]) -> list[Problem]:
+    """The one JSONL problem reader (`jsonl:` tasks and `r1kit eval --data`): one
+    `{"question", "answer", "level"?, "id"?}` object per line, `task_of(row)` naming its task.
+    A bad line, a file that is not UTF-8 or holds no problem is one error naming the place."""
+    path = Path(path)
+    if not path.is_file():
+        raise R1kitError(f"no such file: {path}; give the path of a JSONL file with one "
+                         "{\"question\": …, \"answer\": …} object per line")
+    problems = []
+    try:
+        with path.open(encoding="utf-8") as lines:
+            for number, line in enumerate(lines, 1):
+                if number > MAX_LINES:
+                    raise R1kitError(f"{path} has more than {MAX_LINES:,} lines; split it")
+                if line.strip():
+                    problems.append(_problem(path, line, f"{path}:{number}", task_of))
+    except UnicodeDecodeError as error:
+        raise R1kitError(f"{path} is not UTF-8 text (byte {error.start}); save it as UTF-8") from None
+    if not problems:
+        raise R1kitError(f"{path} holds no problems")
+    return problems
+
+
+def _problem(path: Path, line: str, where: str, task_of: Callable[[dict], str]) -> Problem:
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise R1kitError(f"{where}: not valid JSON ({error.msg} at column {error.colno})") from None
+    if not isinstance(row, dict):
+        raise R1kitError(f"{where}: need a JSON object with 'question' and 'answer'")
+    question, answer, level = row.get("question"), row.get("answer"), row.get("level", 1)
+    if not isinstance(question, str) or not question.strip():
+        raise R1kitError(f"{where}: 'question' must be a non-empty string")
+    if isinstance(answer, bool) or not isinstance(answer, (str, int, float)) or not str(answer).strip():
+        raise R1kitError(f"{where}: 'answer' must be a non-empty string or a number")
+    if isinstance(level, bool) or not isinstance(level, int) or level < 1:
+        raise R1kitError(f"{where}: 'level' must be a positive integer, got {level!r}")
+    pid = str(row["id"]) if "id" in row else problem_id(path.stem, level, question)
+    return Problem(id=pid, task=task_of(row), level=level, question=question, answer=str(answer).strip(),
+                   metadata={"source": where, **(row.get("metadata") or {})})

@@ -113,3 +113,19 @@ def test_report_on_a_fixture(tmp_path):
     assert md.count("![") == 2  # accuracy and training curves
     page = html_path.read_text(encoding="utf-8")
     assert page.count("data:image/png;base64,") == 2 and "<meta charset='utf-8'>" in page and "3−1=2" in page
+
+
+def test_strict_and_flexible_extraction():
+    """A right answer in the wrong format counts as flexible only: format and arithmetic told apart."""
+    problems = [Problem(id=f"q{i}", task="arithmetic", level=1, question=q, answer=a)
+                for i, (q, a) in enumerate([("38+45", "83"), ("2+2", "4"), ("9-3", "6"), ("7*3", "21")])]
+    answers = {"38+45": "So, the final answer is `38 + 45 = 83`.",  # right, unformatted
+               "2+2": "<answer>4</answer>",                         # right, formatted
+               "9-3": "9 - 3 = 5, so 5",                            # wrong either way
+               "7*3": "answer 12, no wait: 21"}                      # strict reads 12; the text commits to 21
+    result = evaluate_model(Scripted(answers), Chars(), problems, prompt_format=PromptFormat("compact", False))
+    verdicts = [(r["correct"], r["flexible_correct"]) for r in result.problems]
+    assert verdicts == [(False, True), (True, True), (False, False), (False, True)]
+    overall = result.table_rows()[-1]
+    assert (overall["accuracy"], overall["flexible"]) == (0.25, 0.75)
+    assert overall["flexible_ci95"] == pytest.approx(list(wilson(3, 4)))

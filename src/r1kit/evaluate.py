@@ -19,7 +19,7 @@ from r1kit.problem import Problem
 from r1kit.prompting import PromptFormat
 from r1kit.tasks.jsonl import read_problems
 from r1kit.prompting import prompt_format as prompt_format_for
-from r1kit.verify import extract_answer
+from r1kit.verify import extract_answer, extract_flexible
 
 
 def wilson(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -80,18 +80,21 @@ def problems_from_jsonl(path: str | Path, default_task: str = "arithmetic") -> l
 @dataclass
 class LevelScore:
     n: int = 0
-    correct: int = 0
+    correct: int = 0  # strict: the answer in the requested slot
+    flexible: int = 0  # flexible: the final number the text commits to, wherever it is
     pass_k: float = 0.0
     maj_k: float = 0.0
 
-    def add(self, right: bool, pass_k: float, maj_k: float) -> None:
+    def add(self, right: bool, flexible: bool, pass_k: float, maj_k: float) -> None:
         self.n += 1
         self.correct += right
+        self.flexible += flexible
         self.pass_k += pass_k
         self.maj_k += maj_k
 
     def as_dict(self, k: int) -> dict[str, Any]:
-        out = {"n": self.n, "accuracy": self.correct / self.n if self.n else 0.0, "ci95": list(wilson(self.correct, self.n))}
+        out = {"n": self.n, "accuracy": self.correct / self.n if self.n else 0.0, "ci95": list(wilson(self.correct, self.n)),
+               "flexible": self.flexible / self.n if self.n else 0.0, "flexible_ci95": list(wilson(self.flexible, self.n))}
         if k > 1:
             out[f"pass@{k}"] = self.pass_k / self.n if self.n else 0.0
             out[f"maj@{k}"] = self.maj_k / self.n if self.n else 0.0
@@ -136,7 +139,14 @@ class EvalResult:
 
 
 def score(problem: Problem, completion: str) -> float:
+    """Strict, as lm-evaluation-harness's strict-match: only the answer slot the prompt asked for."""
     return tasks.get(problem.task).score(completion, problem)
+
+
+def score_flexible(problem: Problem, completion: str) -> float:
+    """Flexible, as its flexible-extract: the final number the text commits to, so a right answer
+    in the wrong format counts (format learning told apart from arithmetic learning)."""
+    return tasks.get(problem.task).score_answer(extract_flexible(completion), problem.answer, problem.metadata)
 
 
 def evaluate_model(model, tokenizer, problems: list[Problem], *, name: str = "model",
@@ -155,13 +165,15 @@ def evaluate_model(model, tokenizer, problems: list[Problem], *, name: str = "mo
     for i, problem in enumerate(problems):
         completion = greedy[i][0]
         right = score(problem, completion) == 1.0
+        flexible = right or score_flexible(problem, completion) == 1.0
         pass_k, maj_k = _sampled_scores(problem, sampled[i], k) if sampled is not None else (0.0, 0.0)
         for bucket in (result.overall, result.by_level.setdefault(problem.level, LevelScore()),
                        result.by_task.setdefault(problem.task, LevelScore())):
-            bucket.add(right, pass_k, maj_k)
+            bucket.add(right, flexible, pass_k, maj_k)
         result.problems.append({"id": problem.id, "task": problem.task, "level": problem.level,
                                 "question": problem.question, "gold": problem.answer, "completion": completion,
-                                "extracted": extract_answer(completion), "correct": right})
+                                "extracted": extract_answer(completion), "correct": right,
+                                "flexible": extract_flexible(completion), "flexible_correct": flexible})
     count = lambda texts: sum(len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts)  # noqa: E731
     result.prompt_tokens = count(prompts) * (1 + (k if k > 1 else 0))
     result.generated_tokens = sum(count(texts) for texts in greedy)

@@ -45,6 +45,12 @@ def accuracy_table(evals: list[dict[str, Any]]) -> Table:
     return _level_header(levels), rows
 
 
+def flexible_table(evals: list[dict[str, Any]]) -> Table:
+    levels, rows = pivot(evals, "level", lambda r: f"{_pct(r['flexible'])} [{_pct(r['flexible_ci95'][0])}, "
+                                                    f"{_pct(r['flexible_ci95'][1])}]" if "flexible" in r else "")
+    return _level_header(levels), rows
+
+
 def retention_table(retention: list[dict[str, Any]]) -> Table:
     skills, rows = pivot(retention, "skill", lambda r: _pct(r["accuracy"]))
     return ["model", *skills], rows
@@ -181,6 +187,8 @@ def write_report(run_dir: str | Path) -> tuple[Path, Path]:
     if results.get("evals"):
         sections.append(("Held-out accuracy by level (greedy pass@1, 95% Wilson interval)",
                          accuracy_table(results["evals"]), plot_accuracy(results["evals"])))
+        sections.append(("Flexible extraction: the final number each completion commits to, in any format",
+                         flexible_table(results["evals"]), None))
     if results.get("retention"):
         sections.append(("Retention of the base model's other skills", retention_table(results["retention"]), None))
     for data in (results.get("lm_eval") or {}).values():
@@ -247,8 +255,10 @@ def print_table(console, title: str, header: list[str], rows: list[list[str]]) -
 
 
 def print_accuracy(console, evals: list[dict[str, Any]], retention: list[dict[str, Any]] = ()) -> None:
-    levels, rows = pivot(evals, "level", lambda r: f"{r['accuracy']:.0%} [{r['ci95'][0]:.0%}-{r['ci95'][1]:.0%}]")
-    print_table(console, "held-out accuracy (greedy) [95% CI]", _level_header(levels, "L"), rows)
+    cell = lambda r: f"{r['accuracy']:.0%} [{r['ci95'][0]:.0%}-{r['ci95'][1]:.0%}]" + (  # noqa: E731
+        f" / {r['flexible']:.0%}" if "flexible" in r else "")
+    levels, rows = pivot(evals, "level", cell)
+    print_table(console, "held-out accuracy (greedy) [95% CI] / flexible", _level_header(levels, "L"), rows)
     if retention:
         print_table(console, "retention of the base model's other skills", *retention_table(retention))
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import functools
 import json
+import os
+import shutil
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -58,21 +61,72 @@ def base_args(output_dir: Path, seed: int, parameters: int | None = None) -> dic
         "logging_steps": 10,
         "save_strategy": "steps",
         "save_steps": 100,
-        "save_total_limit": 1,
+        "save_total_limit": 2,  # a damaged newest checkpoint falls back to the one before
         "dataloader_num_workers": 0,
         "disable_tqdm": False,  # transformers turns the bar off when its logging is quiet, which r1kit makes it
         **device_defaults(parameters),
     }
 
 
-def last_checkpoint(output_dir: Path) -> str | None:
-    """The newest complete `checkpoint-N` directory, if an earlier attempt left one."""
-    from transformers.trainer_utils import get_last_checkpoint
+def last_checkpoint(output_dir: Path, say: Any = print) -> str | None:
+    """The newest sound `checkpoint-N` directory an earlier attempt left, if any. A damaged one
+    (a kill or a full disk mid-save, a corrupted file) is moved aside to `.damaged/` with one line
+    saying why, and the one before it is used: two are kept (`save_total_limit: 2`)."""
+    from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
-    if not Path(output_dir).is_dir():
+    output_dir = Path(output_dir)
+    if not output_dir.is_dir():
         return None
-    found = get_last_checkpoint(str(output_dir))
-    return found if found and (Path(found) / "trainer_state.json").is_file() else None
+    found = sorted((p for p in output_dir.iterdir() if p.is_dir() and p.name.startswith(f"{PREFIX_CHECKPOINT_DIR}-")
+                    and p.name.rpartition("-")[2].isdigit()), key=lambda p: int(p.name.rpartition("-")[2]), reverse=True)
+    for checkpoint in found:
+        problem = checkpoint_problem(checkpoint)
+        if problem is None:
+            return str(checkpoint)
+        aside = output_dir / ".damaged" / checkpoint.name
+        shutil.rmtree(aside, ignore_errors=True)
+        aside.parent.mkdir(exist_ok=True)
+        os.replace(checkpoint, aside)
+        say(f"warning: {checkpoint.name} is damaged ({problem}); moved to {aside}, "
+            + ("resuming from the one before" if checkpoint is not found[-1] else "the stage starts over from step 0"))
+    return None
+
+
+def checkpoint_problem(checkpoint: Path) -> str | None:
+    """Why a checkpoint cannot be resumed from, or None: every file TRL reads back must be whole."""
+    state = checkpoint / "trainer_state.json"
+    try:
+        if not isinstance(json.loads(state.read_text()).get("global_step"), int):
+            return f"{state.name} has no global_step"
+    except (OSError, ValueError) as error:
+        return f"{state.name}: {type(error).__name__}"
+    weights = sorted(checkpoint.glob("*.safetensors"))
+    if not weights and not any(checkpoint.glob("*.bin")):
+        return "no model weights"
+    for file in weights:
+        try:
+            _check_size(file)
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            return f"{file.name}: {str(error)[:80] or type(error).__name__}"
+    for file in (p for p in checkpoint.iterdir() if p.suffix in (".pt", ".pth", ".bin")):
+        try:
+            with zipfile.ZipFile(file) as archive:  # torch.save writes a zip archive; CRCs catch corruption
+                bad = archive.testzip()
+            if bad is not None:
+                return f"{file.name}: member {bad} is corrupted"
+        except (OSError, zipfile.BadZipFile) as error:
+            return f"{file.name}: {error}"
+    return None
+
+
+def _check_size(file: Path) -> None:
+    """A safetensors file is an 8-byte header length, the JSON header, then exactly the data its offsets cover."""
+    with file.open("rb") as f:
+        length = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(length))
+    end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
+    if file.stat().st_size != 8 + length + end:
+        raise ValueError(f"{file.stat().st_size} bytes, its header describes {8 + length + end}")
 
 
 class MetricsLog(TrainerCallback):

@@ -4,6 +4,11 @@ Each attempt writes `ledger/<stage>-<attempt>.json` at start, every few seconds 
 and at the end, so a run that is interrupted and resumed still accounts for the lost work.
 FLOPs are the usual estimates: 6·N·T for training tokens, 2·N·T for generated/scored tokens.
 
+A training attempt that resumes from a checkpoint *carries* the cost of the attempts before it
+that the checkpoint holds (saved beside it, `CARRY_FILE`), so a stage's own cost (the work in its
+final weights) is the same whether or not it was interrupted: the final attempt plus what it
+carried. The every-attempt totals still count all work done, lost work included.
+
 Under several processes every rank writes its own file (`<stage>-<attempt>-rank<r>.json`, one
 attempt id shared by the ranks): wall and CPU seconds add up over ranks (device-seconds, waiting
 at barriers included: that time is paid for), while tokens are TRL's global counts, metered on
@@ -24,7 +29,9 @@ from typing import Any
 
 from r1kit.files import write_json
 
-HEARTBEAT_S = 5.0
+HEARTBEAT_S = 1.0  # a killed attempt loses at most this much of its record
+CARRY_FILE = "r1kit-cost.json"  # beside each checkpoint: the cost of the work it holds
+SUMMED = ("wall_s", "cpu_s", "train_tokens", "generated_tokens", "flops", "student_flops")
 
 
 def rss_bytes() -> int:
@@ -52,6 +59,7 @@ class Attempt:
     teacher_flops: float = 0.0  # another model's work on this stage's behalf (a teacher scoring tokens)
     peak_memory_bytes: int = 0
     gpu_peak_memory_bytes: int = 0
+    carried: dict[str, float] = field(default_factory=dict)  # earlier attempts' work that this one resumed from
 
     @property
     def flops(self) -> float:
@@ -63,6 +71,11 @@ class Attempt:
 
     def row(self) -> dict[str, Any]:
         return {**asdict(self), "flops": self.flops, "student_flops": self.student_flops}
+
+    def contributed(self) -> dict[str, float]:
+        """This attempt's work plus what it carried: the cost of the weights it holds now."""
+        row = self.row()
+        return {key: row[key] + self.carried.get(key, 0) for key in SUMMED}
 
 
 class Meter:
@@ -89,6 +102,15 @@ class Meter:
             self.attempt.teacher_flops += float(teacher_flops)
             if parameters:
                 self.attempt.parameters = int(parameters)
+
+    def carry(self, carried: dict[str, float]) -> None:
+        with self._lock:
+            self.attempt.carried = {key: float(carried.get(key, 0)) for key in SUMMED}
+
+    def contributed(self) -> dict[str, float]:
+        self._sample()
+        with self._lock:
+            return self.attempt.contributed()
 
     def __enter__(self) -> Meter:
         self.path_dir.mkdir(parents=True, exist_ok=True)
@@ -126,14 +148,15 @@ class Meter:
             except ImportError:  # pragma: no cover
                 pass
 
+    def flush(self) -> None:
+        self._write()
+
     def _write(self) -> None:
         self._sample()
         with self._lock:
             row = self.attempt.row()
         write_json(self.path, row, indent=1)
 
-
-SUMMED = ("wall_s", "cpu_s", "train_tokens", "generated_tokens", "flops", "student_flops")
 
 
 def new_attempt_id() -> str:
@@ -142,7 +165,8 @@ def new_attempt_id() -> str:
 
 def read(run_dir: str | Path) -> dict[str, Any]:
     """Every attempt's row, per-stage sums, and totals: `all` counts every attempt ever made
-    (killed and failed ones too); `final` counts only each stage's successful attempt."""
+    (killed and failed ones too); `final` counts the work in each stage's result: its successful
+    attempt with what that attempt carried from the checkpoint it resumed."""
     rows = []
     for path in sorted((Path(run_dir) / "ledger").glob("*.json")):
         try:
@@ -159,28 +183,48 @@ def read(run_dir: str | Path) -> dict[str, Any]:
         for key in SUMMED:
             stage[key] += row.get(key, 0)
 
-    def total(selected: list[dict[str, Any]]) -> dict[str, Any]:
-        return {key: sum(r.get(key, 0) for r in selected) for key in SUMMED}
-
     final = [r for r in rows if r["status"] == "done"]
-    return {"attempts": rows, "stages": list(stages.values()), "total_all": total(rows), "total_final": total(final)}
+    return {"attempts": rows, "stages": list(stages.values()), "total_all": _total(rows, carried=False),
+            "total_final": _total(final, carried=True)}
 
 
 def cost(ledger: dict[str, Any], stages: set[str], *, final_only: bool = False) -> dict[str, Any]:
-    """Totals over the attempts of some stages (e.g. one ablation arm, or everything it depends on)."""
+    """Totals over the attempts of some stages (e.g. everything one ablation arm depends on), or
+    with `final_only` the work in their final results: each finished attempt with what it carried."""
     rows = [r for r in ledger["attempts"] if r["stage"] in stages and (r["status"] == "done" or not final_only)]
-    return {key: sum(r.get(key, 0) for r in rows) for key in SUMMED}
+    return _total(rows, carried=final_only)
 
 
-def tokens_hook(meter: Meter, **per_token: float):
-    """Ledger entries from TRL's running `num_tokens` log: each new token adds `per_token`
-    (e.g. `train_tokens=1`; GRPO's tokens are generated and then trained on)."""
-    state = {"seen": 0}
+def _total(rows: list[dict[str, Any]], *, carried: bool) -> dict[str, Any]:
+    def value(row: dict[str, Any], key: str) -> float:
+        return row.get(key, 0) + ((row.get("carried") or {}).get(key, 0) if carried else 0)
 
-    def hook(row: dict[str, Any]) -> None:
+    return {key: sum(value(r, key) for r in rows) for key in SUMMED}
+
+
+class TokenMeter:
+    """Ledger entries from TRL's running `num_tokens` log: each new token adds `per_token` (e.g.
+    `train_tokens=1`; GRPO's tokens are generated and then trained on). A trainer's `MetricsLog`
+    calls it on every log, on every checkpoint save and when it resumes from one."""
+
+    def __init__(self, meter: Meter, **per_token: float):
+        self.meter, self.per_token, self.seen = meter, per_token, 0
+
+    def __call__(self, row: dict[str, Any]) -> None:
         if "num_tokens" in row:
-            new = int(row["num_tokens"]) - state["seen"]
-            state["seen"] = int(row["num_tokens"])
-            meter.add(**{key: amount * new for key, amount in per_token.items()})
+            new = int(row["num_tokens"]) - self.seen
+            self.seen = int(row["num_tokens"])
+            self.meter.add(**{key: amount * new for key, amount in self.per_token.items()})
 
-    return hook
+    def saved(self, checkpoint: Path) -> None:
+        self.meter.flush()  # the attempt's own record first: it never shows less than a checkpoint carries
+        write_json(Path(checkpoint) / CARRY_FILE, {**self.meter.contributed(), "num_tokens": self.seen})
+
+    def resumed(self, checkpoint: Path) -> int:
+        """Carry the work `checkpoint` holds into this attempt; TRL's token count resumes from the
+        returned value (0 for a checkpoint that saved none)."""
+        path = Path(checkpoint) / CARRY_FILE
+        carried = json.loads(path.read_text()) if path.is_file() else {}
+        self.meter.carry(carried)
+        self.seen = int(carried.get("num_tokens", 0))
+        return self.seen

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from r1kit.ledger import tokens_hook
+from r1kit.ledger import TokenMeter
 from r1kit.rundir import RunDir
 from r1kit.stages.common import budgeted, load_student, save_student, stage_data, training_paths, training_style
 
@@ -20,6 +20,6 @@ def run_grpo(run: RunDir, stage, meter) -> None:
     target = resolve_model_path(source) if stage.train.get("beta", 0.0) and not run.recipe.model.lora else model
     train, callbacks = budgeted(run, stage, model, tokenizer, dataset, GRPO_DEFAULTS)
     trainer = train_grpo(target, tokenizer, dataset, rewards=stage.rewards, train=train, seed=run.recipe.seed,
-                         on_log=tokens_hook(meter, generated_tokens=1, train_tokens=1), callbacks=callbacks,
+                         on_log=TokenMeter(meter, generated_tokens=1, train_tokens=1), callbacks=callbacks,
                          **training_paths(run, stage))
     save_student(run, stage, trainer, tokenizer, style)

@@ -10,7 +10,7 @@ import os
 import shutil
 from pathlib import Path
 
-from r1kit.ledger import tokens_hook
+from r1kit.ledger import TokenMeter
 from r1kit.rundir import RunDir
 from r1kit.stages.common import stage_data, training_paths
 
@@ -45,7 +45,7 @@ def run_pretrain(run: RunDir, stage, meter) -> None:
     dataset = stage_data(run, stage, style=stage.data.style or "answer")
     paths = training_paths(run, stage)
     trainer = train_sft(model, tokenizer, dataset, train=stage.train, seed=run.recipe.seed, completion_only=False,
-                        on_log=tokens_hook(meter, train_tokens=1), **paths)
+                        on_log=TokenMeter(meter, train_tokens=1), **paths)
     save_trained(trainer, tokenizer, out, prompt_info=BASE_PROMPT_INFO)
     if is_main():
         shutil.copytree(out, cached, dirs_exist_ok=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from r1kit.ledger import tokens_hook
+from r1kit.ledger import TokenMeter
 from r1kit.rundir import RunDir
 from r1kit.stages.common import load_student, save_student, stage_data, training_paths, training_style
 
@@ -27,5 +27,5 @@ def sft_on(run: RunDir, stage, meter, model, tokenizer, dataset, style: str) -> 
                                        rows_per_step(train, SFT_DEFAULTS))
         run.console.print(f"FLOPs budget {stage.flops_budget:.3g} → {train['max_steps']} steps")
     trainer = train_sft(model, tokenizer, dataset, train=train, seed=run.recipe.seed,
-                        on_log=tokens_hook(meter, train_tokens=1), **training_paths(run, stage))
+                        on_log=TokenMeter(meter, train_tokens=1), **training_paths(run, stage))
     save_student(run, stage, trainer, tokenizer, style)

@@ -135,7 +135,7 @@ class MetricsLog(TrainerCallback):
 
     def __init__(self, path: Path, on_log: Any = None):
         self.path = Path(path)
-        self.on_log_hook = on_log
+        self.on_log_hook = on_log  # a `ledger.TokenMeter` (or any callable of a log row)
         self.last: dict[str, Any] = {}
 
     def on_train_begin(self, args, state, control, **kwargs):
@@ -152,16 +152,50 @@ class MetricsLog(TrainerCallback):
                 if row.get("step", 0) <= state.global_step:
                     kept.append(json.dumps(row))
         write_text(self.path, "".join(line + "\n" for line in kept))
+        if state.global_step and hasattr(self.on_log_hook, "resumed"):
+            self.on_log_hook.resumed(checkpoint_dir(args, state))
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.is_world_process_zero and hasattr(self.on_log_hook, "saved"):
+            self.on_log_hook.saved(checkpoint_dir(args, state))
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not state.is_world_process_zero or not logs:
             return
         row = {"step": state.global_step, **{k: v for k, v in logs.items() if isinstance(v, (int, float, str))}}
+        if "train_loss" in row:  # the Trainer's own averages only this attempt's steps: all of them instead
+            row["train_loss"] = mean_logged_loss(self.path, fallback=row["train_loss"])
         self.last = row
         with self.path.open("a") as f:
             f.write(json.dumps(row) + "\n")
         if self.on_log_hook is not None:
             self.on_log_hook(row)
+
+
+def checkpoint_dir(args, state) -> Path:
+    from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+    return Path(args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}"
+
+
+def mean_logged_loss(path: Path, fallback: float) -> float:
+    """The mean training loss over every step logged in `path` (continuous across resumes): each
+    logged loss is the mean since the previous log, so it weighs as many steps as it covers."""
+    total = steps = previous = 0
+    for row in read_metrics(path):
+        if "loss" in row and "step" in row:
+            total += row["loss"] * (row["step"] - previous)
+            steps += row["step"] - previous
+            previous = row["step"]
+    return total / steps if steps else fallback
+
+
+def resumed_tokens(checkpoint: str | None) -> int:
+    """The token count a checkpoint saved (`ledger.CARRY_FILE`), to continue TRL's `num_tokens`."""
+    from r1kit.ledger import CARRY_FILE
+
+    path = Path(checkpoint or "") / CARRY_FILE
+    return int(json.loads(path.read_text()).get("num_tokens", 0)) if checkpoint and path.is_file() else 0
 
 
 class QuietProgress(ProgressCallback):

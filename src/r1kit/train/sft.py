@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from r1kit.models import count_parameters
-from r1kit.train.common import MetricsLog, base_args, last_checkpoint, quiet_progress
+from r1kit.train.common import MetricsLog, base_args, last_checkpoint, quiet_progress, resumed_tokens
 
 SFT_DEFAULTS: dict[str, Any] = {
     "max_length": 512,
@@ -40,5 +40,8 @@ def train_sft(model, tokenizer, dataset, *, output_dir: Path, train: dict[str, A
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
                          callbacks=callbacks, peft_config=peft_config)
     quiet_progress(trainer)
-    trainer.train(resume_from_checkpoint=last_checkpoint(output_dir))
+    resume = last_checkpoint(output_dir)
+    # TRL's SFT token count is not in its checkpoints and restarts at 0: continue it (a private field).
+    trainer._total_train_tokens = resumed_tokens(resume)
+    trainer.train(resume_from_checkpoint=resume)
     return trainer

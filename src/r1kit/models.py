@@ -10,9 +10,7 @@ import copy
 import hashlib
 import json
 import os
-import shutil
 import sys
-import uuid
 import warnings
 from pathlib import Path
 from typing import Any
@@ -29,6 +27,7 @@ from transformers import (
 )
 
 from r1kit.errors import R1kitError
+from r1kit.files import atomic_dir, write_json
 
 PROMPT_INFO_FILE = "r1kit.json"
 
@@ -278,32 +277,16 @@ def convert_gguf(gguf_file) -> Path:
     out = cache_root() / "gguf" / digest[:16]
     if _converted(out):
         return out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"  # same filesystem, so rename is atomic
-    try:
-        model, tokenizer = _read_gguf(src)
-        tmp.mkdir()
+    model, tokenizer = _read_gguf(src)
+    import transformers
+
+    marker = {"source": str(src), "sha256": digest, "format": GGUF_FORMAT, "transformers": transformers.__version__,
+              "architecture": type(model).__name__, "parameters": count_parameters(model)}
+    # A stale, incomplete directory is replaced; so is another process's identical conversion.
+    with atomic_dir(out, replace=True) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        import transformers
-
-        marker = {"source": str(src), "sha256": digest, "format": GGUF_FORMAT,
-                  "transformers": transformers.__version__, "architecture": type(model).__name__,
-                  "parameters": count_parameters(model)}
         (tmp / GGUF_MARKER).write_text(json.dumps(marker, indent=2, sort_keys=True) + "\n")
-        del model
-        try:
-            os.replace(tmp, out)
-        except OSError:
-            if not _converted(out):  # a stale, incomplete dir: move it aside, then take its place
-                old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
-                if out.exists():
-                    os.replace(out, old)
-                os.replace(tmp, out)
-                shutil.rmtree(old, ignore_errors=True)
-            # else another process converted the same file meanwhile: keep theirs
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     print(f"converted {src.name} \u2192 {out} (once; cached)", file=sys.stderr, flush=True)
     return out
 
@@ -386,10 +369,7 @@ def _file_sha256(path: Path) -> str:
     known = {k: v for k, v in known.items() if not k.startswith(f"{path}|")}  # drop the file's old versions
     known[key] = digest
     try:
-        index.parent.mkdir(parents=True, exist_ok=True)
-        tmp = index.with_name(f".{index.name}.tmp-{uuid.uuid4().hex[:8]}")
-        tmp.write_text(json.dumps(known, indent=1, sort_keys=True) + "\n")
-        os.replace(tmp, index)
+        write_json(index, known, indent=1)
     except OSError:
         pass  # a read-only cache only costs a re-hash next time
     return digest
@@ -447,25 +427,12 @@ def save_model(model, tokenizer, out_dir, *, prompt_info: dict) -> Path:
     caller's model keeps its adapters), so the result loads with plain transformers.
     """
     out = Path(out_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
     if _is_peft(model):
         model = copy.deepcopy(model).merge_and_unload()
-    tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"  # same filesystem, so rename is atomic
-    tmp.mkdir()  # (not mkdtemp: its 0700 mode would stick to the final dir)
-    try:
+    with atomic_dir(out, replace=True) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         (tmp / PROMPT_INFO_FILE).write_text(json.dumps(prompt_info, indent=2, sort_keys=True) + "\n")
-        if out.exists():  # rename() can't replace a non-empty dir: move the old one aside first
-            old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
-            os.replace(out, old)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 

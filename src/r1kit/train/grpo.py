@@ -37,16 +37,22 @@ def grpo_config(output_dir: Path, train: dict[str, Any], *, seed: int = 0, rewar
 
 def train_grpo(model, tokenizer, dataset, *, output_dir: Path, rewards: dict[str, Any], train: dict[str, Any],
                seed: int = 0, metrics_path: Path | None = None, on_log: Any = None, peft_config: Any = None,
-               callbacks: list | None = None):
+               callbacks: list | None = None, say: Any = None, health: bool = True):
     """`model` may be a model object or a path; with `beta > 0` TRL builds the reference model
-    from the model's `config._name_or_path`, so pass a saved directory then."""
+    from the model's `config._name_or_path`, so pass a saved directory then. With `health`, the
+    RL health checks (`r1kit.train.health`) report symptoms through `say` and into metrics.jsonl."""
     from trl import GRPOTrainer
+
+    from r1kit.train.health import RLHealth
 
     functions, weights = reward_registry.build(rewards)
     args = grpo_config(output_dir, train, seed=seed, reward_weights=weights)
-    log = MetricsLog(metrics_path or Path(output_dir) / "metrics.jsonl", on_log)
+    metrics = Path(metrics_path or Path(output_dir) / "metrics.jsonl")
+    log = MetricsLog(metrics, on_log)
+    checks = [RLHealth(metrics, say)] if health else []  # after `log`, so its records follow the row they judge
     trainer = GRPOTrainer(model=model, reward_funcs=functions, args=args, train_dataset=dataset,
-                          processing_class=tokenizer, callbacks=[log, *(callbacks or [])], peft_config=peft_config)
+                          processing_class=tokenizer, callbacks=[log, *checks, *(callbacks or [])],
+                          peft_config=peft_config)
     quiet_progress(trainer)
     trainer.train(resume_from_checkpoint=last_checkpoint(output_dir))
     return trainer

@@ -8,8 +8,16 @@ from typing import Any
 from r1kit import rewards as reward_registry
 from r1kit.train.common import MetricsLog, base_args, last_checkpoint, quiet_progress
 
+# Measured from the quickstart's SFT model (1M params, 8 prompts x 8 samples a step, 40 steps, training
+# accuracy against a frozen-policy run on the same prompts): the per-step gradient is mostly sampling
+# noise, and Adam moves every weight by about the learning rate whatever the gradient's size. A reward
+# of coin flips at lr 3e-4 takes training accuracy from 0.66 to 0.03; the real reward at 3e-4 loses
+# 0.28, at 1e-4 0.09, at 3e-5 nothing (nor does noise). Hence a small learning rate, and no
+# per-group std scaling (Dr. GRPO), which blows up groups whose rewards differ only by step credit
+# (-0.04 instead of -0.09 at 1e-4). See r1kit.train.health for the symptoms when a recipe overrides these.
 GRPO_DEFAULTS: dict[str, Any] = {
-    "learning_rate": 5e-5,
+    "learning_rate": 2e-5,
+    "scale_rewards": "none",
     "lr_scheduler_type": "constant_with_warmup",
     "warmup_steps": 0,
     "per_device_train_batch_size": 64,

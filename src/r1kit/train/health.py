@@ -123,8 +123,9 @@ def check(history: list[dict[str, Any]], settings: HealthSettings = HealthSettin
 
 
 class RLHealth(TrainerCallback):
-    """Runs `check` on every log event. Each kind of symptom is reported once when it appears
-    (one console line and one `health` record), and again only after it has cleared."""
+    """Runs `check` on every log event. Each kind of symptom is reported once per run, when it
+    first appears (one console line and one `health` record): a value hovering about its
+    threshold must not print a line every few steps."""
 
     def __init__(self, path: Path | None = None, say: Callable[[str], None] | None = None,
                  settings: HealthSettings = HealthSettings()):
@@ -132,7 +133,7 @@ class RLHealth(TrainerCallback):
         self.say = say or _warn
         self.settings = settings
         self.history: list[dict[str, Any]] = []
-        self.active: set[str] = set()
+        self.reported: set[str] = set()
         self.findings: list[Finding] = []
 
     def on_log(self, args, state, control, logs=None, **kwargs):
@@ -142,19 +143,18 @@ class RLHealth(TrainerCallback):
         found = check(self.history, self.settings, max_completion_length=getattr(args, "max_completion_length", None),
                       learning_rate=getattr(args, "learning_rate", None), beta=getattr(args, "beta", None),
                       num_generations=getattr(args, "num_generations", None))
-        if "reward" not in logs:  # a summary row: nothing new to judge, nothing clears
+        if "reward" not in logs:  # a summary row: nothing new to judge
             return
-        kinds = {f.kind for f in found}
         for finding in found:
-            if finding.kind in self.active:
+            if finding.kind in self.reported:
                 continue
+            self.reported.add(finding.kind)
             self.findings.append(finding)
             self.say(finding.line())
             if self.path is not None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 with self.path.open("a") as f:
                     f.write(json.dumps(finding.record()) + "\n")
-        self.active = kinds
 
 
 def _warn(line: str) -> None:

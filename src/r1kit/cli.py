@@ -331,7 +331,7 @@ def _distill(run, teacher, count: int, out: str, **arguments) -> None:
     with Progress(console=console, transient=True) as progress:
         bar = progress.add_task("problems", total=count)
         summary = run(teacher, count=count, out=out, progress=lambda n: progress.advance(bar, n), **arguments)
-    print_collection(console, str(out), summary.as_dict())
+    print_collection(console, summary.mode, summary.as_dict())
     console.print(f"kept {summary.traces_rows} traces in {summary.out / 'traces.jsonl'}; counts in "
                   f"{summary.out / 'summary.json'}")
 

@@ -7,7 +7,6 @@ import math
 
 import pytest
 
-from r1kit.engines import VLLMModel
 from r1kit.evaluate import EvalResult, _sampled_scores, evaluate_model, pass_at_k, wilson
 from r1kit.problem import Problem
 from r1kit.prompting import PromptFormat
@@ -45,8 +44,8 @@ def test_pass_and_majority_of_samples(texts, expected):
     assert _sampled_scores(PROBLEM, texts, len(texts)) == pytest.approx(expected)
 
 
-class Scripted(VLLMModel):
-    """An engine that answers from a script (the engine interface, without vLLM)."""
+class Scripted:
+    """An engine that answers from a script (the engine interface: `generate_texts`)."""
 
     def __init__(self, answers: dict[str, str]):
         self.answers = answers

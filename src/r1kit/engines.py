@@ -72,7 +72,7 @@ def generate_texts(model, tokenizer, prompts: list[str], *, samples: int = 1, gr
     import torch
 
     settings = settings or GenerationSettings()
-    if isinstance(model, VLLMModel):
+    if hasattr(model, "generate_texts"):  # another engine: `VLLMModel`, or any object with this method
         return model.generate_texts(tokenizer, prompts, samples=samples, greedy=greedy, settings=settings,
                                     progress=progress)
     tokenizer.padding_side = "left"  # decoder-only batched generation

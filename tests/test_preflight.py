@@ -48,7 +48,7 @@ def fails(capsys, args) -> str:
     (["data", "build", "--levels", "1-99999999999", "--out", "X"], "bad levels '1-99999999999': levels go up to"),
     (["data", "build", "--count", "99999999999999999999", "--out", "X"], "Invalid value for '--count'"),
     (["data", "build", "--count", "3000000", "--out", "X"], "--count 3,000,000 is over 2,000,000 rows"),
-    (["data", "build", "--workers", "0", "--out", "X"], "Invalid value for '--workers'"),
+    (["data", "build", "--workers", "0", "--out", "X"], "--workers must be at least 1, got 0"),
     (["data", "build", "--count", "10", "--out", "afile"], "afile exists and is not a directory"),
     (["data", "build", "--count", "10", "--out", "afile/sub"], "--out afile/sub: "),
     (["data", "build", "--count", "10", "--out", "adir"], "adir exists and is not empty"),

@@ -65,7 +65,7 @@ def data_build(
     conversational: Annotated[bool, typer.Option(help="Chat-format prompt/completion (list of messages).")] = False,
     jsonl: Annotated[bool, typer.Option("--jsonl", help="Also write train.jsonl and test.jsonl.")] = False,
     format_: Annotated[Optional[str], typer.Option("--format", help="arrow (in memory, HF save_to_disk) or parquet (streamed shards; default with --workers).")] = None,
-    workers: Annotated[Optional[int], typer.Option(help="Generate with W processes, streaming Parquet shards in bounded memory.", min=1)] = None,
+    workers: Annotated[Optional[int], typer.Option(help="Generate with W processes, streaming Parquet shards in bounded memory.")] = None,
 ) -> None:
     """Generate problems with exact traces into a HF DatasetDict (train/test)."""
     import datasets

@@ -269,3 +269,39 @@ def test_cli_collect_prints_the_acceptance_table(tmp_path, one_thread):
     assert result.returncode == 0, result.stderr
     assert "kept" in result.stdout and "samples" in result.stdout  # the acceptance table, as in the report
     assert load_summary(tmp_path / "c").total.samples == 4
+
+
+@pytest.mark.parametrize("existing", [False, True])
+def test_an_unreachable_teacher_fails_fast_and_leaves_out_as_it_found_it(tmp_path, existing):
+    from r1kit.teachers import load_teacher
+
+    out = tmp_path / "new" / "c"
+    if existing:
+        out.mkdir(parents=True)
+        (out / "notes.txt").write_text("mine")
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    teacher = load_teacher("openai:m", base_url="http://127.0.0.1:9/v1")  # the client's default 5 retries
+    start = time.perf_counter()
+    with pytest.raises(R1kitError, match=r"cannot reach http://127.0.0.1:9/v1 .*is the server running"):
+        collect(teacher, out=out, **dict(ARGS, count=4))
+    assert time.perf_counter() - start < 3  # not after ~15 s of retries
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before  # no collect.json, no .lock
+
+
+def test_a_run_that_fails_after_a_committed_chunk_keeps_it_to_resume(tmp_path):
+    args = dict(ARGS, count=6)
+
+    class FailsSecond(ScriptedTeacher):
+        calls = 0
+
+        def generate(self, prompts, **kwargs):
+            self.calls += 1
+            if self.calls == 2:
+                raise R1kitError("teacher down")
+            return super().generate(prompts, **kwargs)
+
+    with pytest.raises(R1kitError, match="teacher down"):
+        collect(FailsSecond(args), out=tmp_path / "c", chunk_size=3, **args)
+    assert load_summary(tmp_path / "c").chunks_done == 1 and (tmp_path / "c" / "collect.json").is_file()
+    resumed = collect(ScriptedTeacher(args), out=tmp_path / "c", chunk_size=3, **args)
+    assert resumed.complete and resumed.traces_rows == len(expected(args)[0])

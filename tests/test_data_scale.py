@@ -130,3 +130,54 @@ def test_two_million_rows_in_bounded_memory(tmp_path):
     test = pq.read_table(files["test"], columns=["question"])
     assert len(train.group_by(["level", "question"]).aggregate([])) == len(train) == 1_980_000
     assert not pc.any(pc.is_in(train["question"], value_set=test["question"])).as_py()
+
+
+def descendants(pid: int) -> list[int]:
+    import psutil
+
+    return [child.pid for child in psutil.Process(pid).children(recursive=True)]
+
+
+def test_workers_die_with_a_killed_build_and_its_temp_dir_is_swept_next_time(tmp_path):
+    import os
+    import signal
+    import time
+
+    import psutil
+
+    out = tmp_path / "d"
+    build = subprocess.Popen([sys.executable, "-c", "from r1kit.cli import run; run()", "data", "build", "--workers",
+                              "2", "--count", "5000000", "--levels", "4-6", "--out", str(out)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        # Two workers and the resource tracker, and rows being written into the hidden temp dir.
+        while len(descendants(build.pid)) < 3 or not list(tmp_path.glob(".d.tmp-*/data/*")):
+            assert build.poll() is None and time.monotonic() < deadline, "the build never got going"
+            time.sleep(0.2)
+        children = [psutil.Process(pid) for pid in descendants(build.pid)]
+        os.kill(build.pid, signal.SIGKILL)
+        build.wait()
+        gone, alive = psutil.wait_procs(children, timeout=20)
+        for orphan in alive:  # (what the bug left running; kill it before saying so)
+            orphan.kill()
+        assert not alive, [p.name() for p in alive]
+    finally:
+        if build.poll() is None:
+            build.kill()
+    assert list(tmp_path.glob(".d.tmp-*"))  # kill -9 runs no cleanup...
+    assert main(["data", "build", "--count", "20", "--out", str(out)]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d"]  # ...the next build into the same --out does
+
+
+def test_a_live_writers_temp_dir_is_left_alone(tmp_path):
+    from r1kit.files import atomic_dir
+
+    mine = tmp_path / f".d.tmp-{__import__('os').getpid()}-00000000"  # this process is alive
+    dead = tmp_path / ".d.tmp-999999999-00000000"  # no such pid
+    old = tmp_path / ".d.tmp-1a2b3c4d"  # an older version's name, without a pid
+    for path in (mine, dead, old):
+        path.mkdir()
+    with atomic_dir(tmp_path / "d") as tmp:
+        (tmp / "x").write_text("x")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["d", mine.name])

@@ -188,3 +188,64 @@ def test_cli_errors_are_one_line(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "uvicorn", None)  # as if uvicorn were not installed
     assert main(["serve", "--model", str(tmp_path / "missing")]) == 2
     assert "pip install 'r1kit[serve]'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("path, body, param", [
+    ("/completions", {"model": "tiny", "prompt": ""}, "prompt"),
+    ("/completions", {"model": "tiny", "prompt": ["1", ""]}, "prompt"),
+    ("/chat/completions", {"model": "tiny", "messages": [{"role": "user", "content": ""}]}, "messages"),
+    ("/completions", {"model": "tiny", "prompt": "\ud800"}, "prompt"),
+    ("/chat/completions", {"model": "tiny", "messages": [{"role": "user", "content": "1+\udfff"}]}, "messages"),
+    ("/completions", {"model": "tiny", "prompt": "1", "stop": ["\ud800"]}, "stop"),
+    ("/completions", {"model": "\ud800", "prompt": "1"}, "model"),
+    ("/completions", {"model": "tiny", "prompt": "1", "seed": 2**70}, "seed"),
+    ("/chat/completions", {"model": "tiny", "messages": [{"role": "user", "content": "1"}], "seed": -(2**64)}, "seed"),
+])
+def test_client_mistakes_are_400s_not_500s(url, path, body, param):
+    status, answer = post(url, path, json.dumps(body).encode())  # json.dumps writes "\ud800" as an escape
+    assert status == 400, answer
+    assert set(answer["error"]) == {"message", "type", "param", "code"} and answer["error"]["message"]
+    assert answer["error"]["type"] == "invalid_request_error" and answer["error"]["param"] == param
+
+
+def test_any_int64_seed_is_served(client):
+    for seed in (2**63 - 1, -(2**63)):
+        assert chat(client, max_tokens=2, seed=seed).choices[0].finish_reason in ("stop", "length")
+
+
+def test_a_dropped_stream_stops_its_generation(model_dir):
+    """A client that disconnects mid-stream must not keep the model (and its lock) busy."""
+    import time
+
+    served = ServedModel.load(str(model_dir), name="tiny", max_tokens_limit=100_000)  # capped by the context
+    body = {"model": "tiny", "prompt": "1+2", "max_tokens": 100_000, "temperature": 0}
+    with running(served) as base_url:
+        parts = urlsplit(base_url)
+
+        def request(extra):
+            connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+            connection.request("POST", "/v1/completions", json.dumps(body | extra), {"Content-Type": "application/json"})
+            return connection, connection.getresponse()
+
+        start = time.perf_counter()
+        _, response = request({})
+        full = json.loads(response.read())
+        whole = time.perf_counter() - start  # what a stream nobody stops would hold the lock for
+        assert full["choices"][0]["finish_reason"] == "length" and full["usage"]["completion_tokens"] > 100
+
+        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+        chat_body = {key: value for key, value in body.items() if key != "prompt"}
+        connection.request("POST", "/v1/chat/completions", json.dumps(chat_body | {
+            "stream": True, "messages": [{"role": "user", "content": "1+2"}]}), {"Content-Type": "application/json"})
+        response = connection.getresponse()
+        assert response.status == 200 and response.fp.readline()  # the role event is out: generation runs
+        response.close()  # the client goes away (the socket closes with its last user)
+        connection.close()
+        start = time.perf_counter()
+        _, response = request({"max_tokens": 1})
+        assert response.status == 200 and json.loads(response.read())["usage"]["completion_tokens"] == 1
+        assert time.perf_counter() - start < whole / 3, whole  # it did not wait for the dropped generation
+        deadline = time.monotonic() + 5
+        while served.lock.locked() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not served.lock.locked()

@@ -15,24 +15,31 @@ from r1kit.problem import Problem, normalize_question
 COLUMNS = ("id", "task", "level", "question", "prompt", "completion", "answer", "steps", "metadata")
 TEST_SEED_OFFSET = 1_000_003  # test problems come from their own seed stream
 DATA_DIR = "data"  # where a sharded build keeps its Parquet shards (the Hugging Face layout)
+MAX_LEVEL = 10_000  # far above any task's levels; bounds what "1-99999999999" would allocate
 
 
 def parse_levels(spec: str | int | list[int]) -> list[int]:
-    """`"1-3"` → [1, 2, 3]; `"1,4"` → [1, 4]; `2` → [2]."""
+    """`"1-3"` → [1, 2, 3]; `"1,4"` → [1, 4]; `2` → [2]. Levels above MAX_LEVEL are refused before
+    a range is expanded; the task then checks the levels it has."""
     if isinstance(spec, int):
-        return [spec]
-    if isinstance(spec, list):
-        return [int(level) for level in spec]
-    levels: list[int] = []
+        spec = [spec]
+    bounds: list[tuple[int, int]] = []
     try:
-        for part in str(spec).split(","):
-            low, dash, high = part.strip().partition("-")
-            levels.extend(range(int(low), int(high if dash else low) + 1))
+        if isinstance(spec, list):
+            bounds = [(int(level), int(level)) for level in spec]
+        else:
+            for part in str(spec).split(","):
+                low, dash, high = part.strip().partition("-")
+                bounds.append((int(low), int(high if dash else low)))
     except ValueError:
         raise R1kitError(f"bad levels {spec!r}: write them like 1-3 or 1,2,4") from None
+    if any(level > MAX_LEVEL for pair in bounds for level in pair):
+        raise R1kitError(f"bad levels {spec!r}: levels go up to {MAX_LEVEL:,} at most "
+                         "(`r1kit tasks` lists each task's levels)")
+    levels = sorted({level for low, high in bounds for level in range(low, high + 1)})
     if not levels:
         raise R1kitError(f"bad levels {spec!r}: no level in it")
-    return sorted(set(levels))
+    return levels
 
 
 def per_level(count: int, levels: list[int]) -> dict[int, int]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import os
 import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -47,6 +48,33 @@ class ModelSpec(Strict):
             if self.preset not in PRESETS:
                 raise ValueError(f"unknown preset {self.preset!r}{_suggest(self.preset, PRESETS)}; presets: {', '.join(PRESETS)}")
         return self
+
+    @field_validator("path")
+    @classmethod
+    def model_exists(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_model_path(value)
+        return value
+
+
+def check_model_path(name: str) -> None:
+    """A local model path must hold a model now, not when the first stage loads it (after a run
+    directory and a ledger row exist). A hub id is left to the hub: it may be cached or online."""
+    from r1kit.models import _looks_like_path
+
+    path = Path(name).expanduser()
+    if (path.exists() or _looks_like_path(name)) and not (path / "config.json").is_file():
+        what_is = "is not a model directory (no config.json)" if path.exists() else "does not exist"
+        raise ValueError(f"'{name}' {what_is}; give a directory written by save_pretrained / r1kit, "
+                         "or a hub id like Qwen/Qwen2.5-0.5B-Instruct")
+
+
+def check_task_file(task: str) -> None:
+    """`jsonl:<path>` tasks are read lazily, mid-run; check the file is there and UTF-8 up front."""
+    from r1kit.files import check_utf8
+
+    if task.startswith("jsonl:"):
+        check_utf8(task.removeprefix("jsonl:"), "task file")
 
 
 class DataSpec(Strict):
@@ -238,8 +266,10 @@ class Recipe(Strict):
     @model_validator(mode="after")
     def consistent(self) -> Recipe:
         from r1kit import tasks
+        from r1kit.files import check_utf8
         from r1kit.render import STYLES
 
+        check_task_file(self.task)
         tasks.get(self.task)
         if self.style not in STYLES:
             raise ValueError(f"unknown style {self.style!r}; styles: {', '.join(STYLES)}")
@@ -253,11 +283,14 @@ class Recipe(Strict):
                                      f"{_suggest(source, seen)}")
             if stage.kind in (*TRAINING_KINDS, "collect", "eval"):
                 data = stage.data
+                check_task_file(data.task or self.task)
                 try:
                     for level in (min(data.levels), max(data.levels)):
                         tasks.get(data.task or self.task).check_level(level)
                 except R1kitError as error:
                     raise ValueError(f"stages.{stage.name}.data: {error}") from None
+            if getattr(stage, "jsonl", None):
+                check_utf8(stage.jsonl, f"stages.{stage.name}.jsonl")
             if getattr(stage, "traces", None) and self.stage(stage.traces).kind != "collect":
                 raise ValueError(f"stage {stage.name!r}: traces must name a collect stage, not {stage.traces!r}")
             if stage.kind == "pretrain" and self.model.preset is None and stage.preset is None:
@@ -272,13 +305,18 @@ class Recipe(Strict):
 # ---------------------------------------------------------------- loading
 
 
-def load(path: str | Path, overrides: list[str] | None = None, *, smoke: bool = False) -> Recipe:
-    """Read, override (`key.sub=value`, stages addressed by name), validate; or one clear error."""
+def load(path: str | Path, overrides: list[str] | None = None, *, smoke: bool = False,
+         processes: int | None = None) -> Recipe:
+    """Read, override (`key.sub=value`, stages addressed by name), validate; or one clear error.
+    `processes`: how many will train (default: this launch's WORLD_SIZE, 1 without a launcher)."""
+    from r1kit.files import check_utf8
+
     path = Path(path)
     if not path.is_file():
         raise R1kitError(f"no recipe at {path}; see recipes/ for examples")
+    check_utf8(path, "recipe")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -293,10 +331,10 @@ def load(path: str | Path, overrides: list[str] | None = None, *, smoke: bool = 
         if not sep:
             raise R1kitError(f"--set needs key=value, got {item!r}")
         apply_override(raw, key.strip(), yaml.safe_load(value))
-    return validate(raw, source=str(path))
+    return validate(raw, source=str(path), processes=processes)
 
 
-def validate(raw: dict, source: str = "recipe") -> Recipe:
+def validate(raw: dict, source: str = "recipe", *, processes: int | None = None) -> Recipe:
     try:
         recipe = Recipe.model_validate(raw)
     except ValidationError as error:
@@ -306,6 +344,8 @@ def validate(raw: dict, source: str = "recipe") -> Recipe:
     for stage in recipe.stages:
         if stage.kind in TRAINING_KINDS:
             _check_train_args(stage, source)
+        if stage.kind == "grpo":
+            _check_grpo_batch(stage, source, processes or int(os.environ.get("WORLD_SIZE", "1")))
     return recipe
 
 
@@ -409,6 +449,41 @@ def _check_train_args(stage, source: str) -> None:
 
             if not vllm_available():
                 raise R1kitError(f"{source}: {vllm_missing(f'stages.{stage.name}.train.use_vllm')}")
+
+
+def _check_grpo_batch(stage, source: str, processes: int) -> None:
+    """The batch rules of TRL's GRPOConfig.__post_init__, checked now: TRL would reject them only
+    when the stage starts, after every stage before it has trained. Each prompt's group of
+    `num_generations` completions must fit whole in a generation batch."""
+    from r1kit.train.grpo import GRPO_DEFAULTS
+
+    set_ = {key: value for key, value in stage.train.items() if value is not None}
+    train = {"gradient_accumulation_steps": 1, **GRPO_DEFAULTS, **set_}
+    where = f"{source}: stages.{stage.name}.train"
+    generations, per_device = train["num_generations"], train["per_device_train_batch_size"]
+    global_batch = per_device * processes
+    batch = f"per_device_train_batch_size {per_device} x {processes} process{'es' * (processes != 1)}"
+    if generations < 2:
+        raise R1kitError(f"{where}.num_generations must be at least 2 (GRPO compares a prompt's completions), "
+                         f"got {generations}")
+    if train.get("auto_find_batch_size"):
+        raise R1kitError(f"{where}.auto_find_batch_size breaks GRPO's prompt groups; remove it and lower "
+                         "per_device_train_batch_size instead")
+    steps, generation_batch = train.get("steps_per_generation"), train.get("generation_batch_size")
+    if steps is not None and generation_batch is not None:
+        raise R1kitError(f"{where}: set generation_batch_size or steps_per_generation, not both")
+    if generation_batch is not None and generation_batch % global_batch:
+        raise R1kitError(f"{where}.generation_batch_size ({generation_batch}) must be a multiple of "
+                         f"{batch} = {global_batch}")
+    if generation_batch is None:  # TRL's default: one generation per optimizer step's worth of batches
+        steps = steps or train["gradient_accumulation_steps"]
+        generation_batch, batch = global_batch * steps, f"{batch} x {steps} step{'s' * (steps != 1)} per generation"
+    else:
+        batch = f"generation_batch_size"
+    if generation_batch % generations:
+        raise R1kitError(f"{where}: the generation batch ({batch} = {generation_batch}) must be divisible by "
+                         f"num_generations ({generations}); set num_generations to a divisor of "
+                         f"{generation_batch}, or per_device_train_batch_size to a multiple of {generations}")
 
 
 def _simple_type(annotation: Any) -> type | None:

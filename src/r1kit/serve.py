@@ -12,6 +12,7 @@ max_tokens above the server's limit (or the context left after the prompt) is ca
 from __future__ import annotations
 
 import json
+import queue
 import socket
 import threading
 import time
@@ -30,6 +31,7 @@ MAX_N = 16  # completions per prompt
 MAX_SEQUENCES = 64  # prompts x n in one request
 MAX_STOP = 4  # stop strings, as OpenAI allows
 MAX_STOP_CHARS = 64
+PIECE_WAIT_S = 0.2  # how soon a stream whose client left is noticed, at the latest
 
 
 class APIError(Exception):
@@ -55,7 +57,7 @@ class Sampling(BaseModel):
     max_tokens: int | None = Field(None, ge=1)
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, gt=0, le=1)
-    seed: int | None = None
+    seed: int | None = Field(None, ge=-(2**63), lt=2**63)  # int64, as OpenAI's; torch takes any of them
     stop: str | list[str] | None = None
     stream: bool | None = False
     stream_options: dict[str, Any] | None = None
@@ -65,7 +67,19 @@ class Sampling(BaseModel):
         if len(stops) > MAX_STOP or any(not s or len(s) > MAX_STOP_CHARS for s in stops):
             raise APIError(400, f"stop: up to {MAX_STOP} non-empty strings of at most {MAX_STOP_CHARS} characters",
                            param="stop")
+        for text in stops:
+            check_text(text, "stop")
         return tuple(stops)
+
+
+def check_text(text: str, param: str) -> None:
+    """JSON can carry a lone surrogate ("\\ud800"), which no tokenizer (nor our JSON reply) can
+    encode: the client's mistake, so a 400, not a crash."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise APIError(400, f"{param}: holds a lone surrogate (\\u{ord(text[error.start]):04x} at character "
+                            f"{error.start}), which is not text; send valid UTF-16 pairs", param=param) from None
 
 
 class Message(BaseModel):
@@ -252,10 +266,15 @@ def create_app(served: ServedModel):
 
     def _answer(served: ServedModel, request: Sampling, prompts: list[str], max_tokens: int | None, *, chat: bool):
         n = request.n or 1
+        param = "messages" if chat else "prompt"
+        for prompt in prompts:
+            check_text(prompt, param)
+            if not prompt:  # the model would be asked to continue nothing (and generate() fails on it)
+                raise APIError(400, f"{param}: the prompt is empty; send some text", param=param)
         if len(prompts) * n > MAX_SEQUENCES:
             raise APIError(400, f"prompts x n is {len(prompts) * n}; at most {MAX_SEQUENCES} per request", param="n")
         prompt_tokens = [served.count_tokens(p) for p in prompts]
-        options = {"n": n, "max_tokens": served.budget(max(prompt_tokens), max_tokens, "messages" if chat else "prompt"),
+        options = {"n": n, "max_tokens": served.budget(max(prompt_tokens), max_tokens, param),
                    "temperature": 1.0 if request.temperature is None else request.temperature,
                    "top_p": request.top_p or 1.0, "seed": request.seed, "stop": request.stops()}
         head = {"id": f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex}", "created": int(time.time()),
@@ -294,6 +313,8 @@ def _refuse_declared_oversize(app):
 
 
 def _check_model(served: ServedModel, name: str | None) -> None:
+    if name is not None:
+        check_text(name, "model")
     if name is not None and name != served.name:
         raise APIError(404, f"the model '{name}' does not exist; this server has '{served.name}'", param="model",
                        code="model_not_found")
@@ -304,17 +325,69 @@ def _usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
             "total_tokens": prompt_tokens + completion_tokens}
 
 
-def _stream(served: ServedModel, prompt: str, prompt_tokens: int, options: dict[str, Any], head: dict[str, Any],
-            chat: bool, include_usage: bool) -> Iterator[str]:
-    """Server-sent events: text as the model writes it, holding back what could begin a stop string."""
+class StreamDropped(Exception):
+    """Raised inside generate() to end the generation of a stream nobody reads any more."""
+
+
+def _droppable_streamer(tokenizer, dropped: threading.Event):
+    """A TextIteratorStreamer that ends its generation once `dropped` is set. generate() hands
+    the streamer every new token, so this is the per-token hook that `generate_texts` exposes;
+    raising from it stops the model within one token (and frees the lock for the next request)."""
     from transformers import TextIteratorStreamer
 
-    streamer = TextIteratorStreamer(served.tokenizer, skip_prompt=True, skip_special_tokens=True)
+    class Streamer(TextIteratorStreamer):
+        def put(self, value) -> None:
+            if dropped.is_set():
+                raise StreamDropped
+            super().put(value)
+
+    return Streamer(tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=PIECE_WAIT_S)
+
+
+def _pieces(streamer) -> Iterator[str]:
+    """The streamer's text, and "" after every PIECE_WAIT_S without any. The server can close a
+    stream only while it is between pieces (not while a thread waits for the next), and the
+    streamer holds text back until a word ends: without these, a dropped stream would be noticed
+    only when the model wrote a space, or finished."""
+    while True:
+        try:
+            yield next(streamer)
+        except queue.Empty:
+            yield ""
+        except StopIteration:
+            return
+
+
+async def _stream(served: ServedModel, prompt: str, prompt_tokens: int, options: dict[str, Any],
+                  head: dict[str, Any], chat: bool, include_usage: bool):
+    """Server-sent events, made in a worker thread. A client that disconnects gets this cancelled
+    by the server, which sets `dropped` here at once (closing the thread's generator would wait
+    for the garbage collector), and the generation stops instead of running to max_tokens with
+    the model's lock held."""
+    from starlette.concurrency import iterate_in_threadpool
+
+    dropped = threading.Event()
+    events = _events(served, _droppable_streamer(served.tokenizer, dropped), prompt, prompt_tokens, options, head,
+                     chat, include_usage)
+    try:
+        async for event in iterate_in_threadpool(events):
+            if event:
+                yield event
+    finally:
+        dropped.set()
+
+
+def _events(served: ServedModel, streamer, prompt: str, prompt_tokens: int, options: dict[str, Any],
+            head: dict[str, Any], chat: bool, include_usage: bool) -> Iterator[str]:
+    """Text as the model writes it, holding back what could begin a stop string; "" while there
+    is none (the moments at which a cancelled stream can stop, see `_stream`)."""
     result: dict[str, Any] = {}
 
     def work() -> None:
         try:
             result["choice"] = served.complete([prompt], streamer=streamer, **options)[0][0]
+        except StreamDropped:
+            pass  # nobody is reading
         except Exception as error:  # noqa: BLE001 (reported in the stream: the 200 header is already out)
             result["error"] = error
             streamer.end()
@@ -333,7 +406,10 @@ def _stream(served: ServedModel, prompt: str, prompt_tokens: int, options: dict[
         yield f"data: {json.dumps(head | {'object': 'chat.completion.chunk', 'choices': [{'index': 0, 'delta': {'role': 'assistant', 'content': ''}, 'finish_reason': None}]})}\n\n"
     stop, hold = options["stop"], max((len(s) for s in options["stop"]), default=1) - 1
     text, sent = "", 0
-    for piece in streamer:
+    for piece in _pieces(streamer):
+        if not piece:
+            yield ""  # nothing new: a moment at which a cancelled stream can stop (see _stream)
+            continue
         text += piece
         cut = _stop_at(text, stop)
         safe = cut if cut is not None else len(text) - hold
@@ -341,7 +417,7 @@ def _stream(served: ServedModel, prompt: str, prompt_tokens: int, options: dict[
             yield event(text[sent:safe])
             sent = safe
         if cut is not None:
-            for _ in streamer:  # let the generation end: its result has the finish reason and token count
+            for _ in _pieces(streamer):  # let the generation end: its result has the finish reason and token count
                 pass
             break
     thread.join()

@@ -32,6 +32,11 @@ import hashlib
 import json
 import math
 import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -169,7 +174,29 @@ def worker_pool(workers: int) -> ProcessPoolExecutor | None:
     does not copy safely); none for one worker, which works in this process."""
     if workers == 1:
         return None
-    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=die_with_parent, initargs=(os.getpid(),))
+
+
+def die_with_parent(parent: int) -> None:
+    """A worker's initializer: it must not outlive a parent killed by SIGKILL (which runs no
+    cleanup), or it would keep working, and keep the resource tracker alive, forever. On Linux
+    the kernel kills it with its parent; elsewhere a thread watches for the parent to go."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    else:
+        threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+    if os.getppid() != parent:  # the parent died before the watch began
+        os._exit(1)
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(1)
+    os._exit(1)
 
 
 # ---- the parent: dedup in order, write fixed row groups ---------------------------------------

@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -187,8 +188,9 @@ def run_job(teacher, job: Job, config: dict[str, Any], out: str | Path, *, keep_
     _check_config(config)
     problems = generate(config["task"], config["levels"], config["count"], config["seed"])
     out = Path(out)
+    missing = _topmost_missing(out)
     out.mkdir(parents=True, exist_ok=True)
-    with _lock(out):
+    with _lock(out), _as_found_on_failure(out, missing):
         _write_config(out, config)
         summary = _resume(out, config, teacher.name, len(problems))
         size = config["chunk_size"]
@@ -336,18 +338,45 @@ def _append(path: Path, rows: list[dict]) -> None:
 
 @contextlib.contextmanager
 def _lock(out: Path) -> Iterator[None]:
-    """Two runs appending to one directory would interleave rows; the second one stops instead."""
+    """Two runs appending to one directory would interleave rows; the second one stops instead.
+    The lock is on the directory itself, so it leaves no file behind."""
     try:
         import fcntl
     except ImportError:  # Windows: no advisory locks, rely on the user
         yield
         return
-    with (out / ".lock").open("w") as handle:
+    handle = os.open(out, os.O_RDONLY)
+    try:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             raise R1kitError(f"another run is writing to {out}; wait for it or use another --out") from None
         yield
+    finally:
+        os.close(handle)
+
+
+def _topmost_missing(out: Path) -> Path | None:
+    """The outermost directory that `out.mkdir(parents=True)` will create, or None if `out` exists."""
+    return next((p for p in [*reversed(out.parents), out] if not p.exists()), None)
+
+
+@contextlib.contextmanager
+def _as_found_on_failure(out: Path, missing: Path | None) -> Iterator[None]:
+    """A run that fails before its first chunk is committed (an unreachable teacher, a bad
+    model) leaves `out` as it found it: the directories it made removed, and in a directory
+    that was there, the files it made. A run with committed chunks keeps them, to resume."""
+    before = set() if missing is not None else {p.name for p in out.iterdir()}
+    try:
+        yield
+    except BaseException:
+        if not (out / "summary.json").exists():
+            if missing is not None:
+                shutil.rmtree(missing, ignore_errors=True)
+            else:
+                for name in set(FILES) - before:
+                    (out / name).unlink(missing_ok=True)
+        raise
 
 
 # ---------------------------------------------------------------- reading the traces

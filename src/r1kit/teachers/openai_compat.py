@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import socket
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from urllib.parse import urlsplit
@@ -61,10 +62,12 @@ class OpenAITeacher:
             key = "EMPTY"  # local servers ignore it, but the client wants one
         self.client = openai.OpenAI(base_url=self.base_url, api_key=key, timeout=timeout, max_retries=max_retries)
         self._tokens_field = "max_tokens"  # OpenAI's reasoning models want max_completion_tokens instead
+        self._reached = False  # see check_reachable
 
     def generate(self, prompts: list[str], *, n: int = 1, max_tokens: int = 256, temperature: float = 1.0,
                  seed: int = 0, progress: Callable[[int], None] | None = None) -> list[list[str]]:
         """`n` completions per prompt, in prompt order; `progress(1)` as each prompt is done."""
+        self.check_reachable()
         results: list[list[str]] = [[] for _ in prompts]
         pool = ThreadPoolExecutor(max_workers=min(self.concurrency, max(1, len(prompts))))
         try:
@@ -77,6 +80,21 @@ class OpenAITeacher:
         finally:  # on the first error, requests not yet started are dropped
             pool.shutdown(wait=False, cancel_futures=True)
         return results
+
+    def check_reachable(self) -> None:
+        """A local server that is not running refuses the connection: say so at once, instead of
+        after the client's retries (~15 s by default) for every prompt. One TCP connect, once;
+        remote endpoints (which a proxy may carry) are left to the client and its retries."""
+        if self._reached or not is_local(self.base_url):
+            return
+        parts = urlsplit(self.base_url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            socket.create_connection((parts.hostname, port), timeout=min(self.timeout, 5.0)).close()
+        except OSError as error:
+            raise R1kitError(f"cannot reach {self.base_url} ({error.strerror or error}): is the server running? "
+                             f"e.g. `r1kit serve --model DIR`, `vllm serve MODEL`, `ollama serve`") from None
+        self._reached = True
 
     def _complete(self, prompt: str, n: int, max_tokens: int, temperature: float, seed: int) -> list[str]:
         texts = self._request(prompt, n, max_tokens, temperature, seed)

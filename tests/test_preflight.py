@@ -1,0 +1,166 @@
+"""Preflight: every input we can check is checked before any work, and a bad one ends in one
+`error:` line, exit 2, and nothing written (no run directory, no ledger row, no temp file)."""
+
+from importlib.resources import files
+
+import pytest
+
+from r1kit import recipe as recipes
+from r1kit.cli import main
+from r1kit.errors import R1kitError
+
+QUICKSTART = str(files("r1kit") / "recipes" / "quickstart.yaml")
+NOT_UTF8 = b'{"question": "1+\xff", "answer": "1"}\n'
+
+
+@pytest.fixture
+def cwd(tmp_path, monkeypatch):
+    """An empty working directory holding only the inputs a test writes."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bad.jsonl").write_bytes(NOT_UTF8)
+    (tmp_path / "bad.yaml").write_bytes(b"name: x\n# caf\xe9 (latin-1)\n")
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "adir").mkdir()
+    (tmp_path / "adir" / "kept").write_text("x")
+    return tmp_path
+
+
+def listing(path):
+    return sorted(str(p.relative_to(path)) for p in path.rglob("*"))
+
+
+def fails(capsys, args) -> str:
+    """The one error line `r1kit ARGS` prints (after asserting exit 2 and nothing else)."""
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err, err
+    return err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["run", "bad.yaml"], "recipe bad.yaml is not UTF-8 text"),
+    (["data", "build", "--task", "jsonl:bad.jsonl", "--levels", "1", "--count", "2", "--out", "X"],
+     "task file bad.jsonl is not UTF-8 text"),
+    (["eval", "--model", "m", "--data", "bad.jsonl"], "--data bad.jsonl is not UTF-8 text"),
+    (["eval", "--model", "m", "--task", "jsonl:bad.jsonl", "--levels", "1"], "task file bad.jsonl is not UTF-8"),
+    (["distill", "collect", "--teacher", "openai:m", "--task", "jsonl:bad.jsonl", "--out", "X"],
+     "task file bad.jsonl is not UTF-8 text"),
+    (["data", "build", "--levels", "1-99999999999", "--out", "X"], "bad levels '1-99999999999': levels go up to"),
+    (["data", "build", "--count", "99999999999999999999", "--out", "X"], "Invalid value for '--count'"),
+    (["data", "build", "--count", "3000000", "--out", "X"], "--count 3,000,000 is over 2,000,000 rows"),
+    (["data", "build", "--workers", "0", "--out", "X"], "--workers must be at least 1, got 0"),
+    (["data", "build", "--count", "10", "--out", "afile"], "afile exists and is not a directory"),
+    (["data", "build", "--count", "10", "--out", "afile/sub"], "--out afile/sub: "),
+    (["data", "build", "--count", "10", "--out", "adir"], "adir exists and is not empty"),
+    (["eval", "--model", "m", "--out", "adir"], "adir is a directory; --out names a file"),
+    (["eval", "--model", "m", "--out", "afile/r.json"], "--out afile/r.json: "),
+    (["eval", "--model", "m", "--max-new-tokens", "0"], "Invalid value for '--max-new-tokens'"),
+    (["eval", "--model", "m", "--k", "0"], "Invalid value for '--k'"),
+    (["eval", "--model", "m", "--k", "-2"], "Invalid value for '--k'"),
+    (["eval", "--model", "m", "--batch-size", "0"], "Invalid value for '--batch-size'"),
+    (["eval", "--model", "m", "--count", "99999999999999999999"], "Invalid value for '--count'"),
+    (["distill", "collect", "--teacher", "openai:m", "--out", "afile"], "afile exists and is not a directory"),
+    (["distill", "collect", "--teacher", "openai:m", "--count", "0", "--out", "X"], "Invalid value for '--count'"),
+    (["distill", "collect", "--teacher", "openai:m", "--min-step-score", "2", "--out", "X"],
+     "Invalid value for '--min-step-score'"),
+    (["serve", "--model", "m", "--port", "70000"], "Invalid value for '--port'"),
+    (["run", QUICKSTART, "--set", "stages.grpo.train.num_generations=3", "--out", "X"],
+     "stages.grpo.train: the generation batch (per_device_train_batch_size 64 x 1 process x 1 step per "
+     "generation = 64) must be divisible by num_generations (3)"),
+    (["run", QUICKSTART, "--smoke", "--set", "stages.grpo.train.num_generations=3", "--out", "X"],
+     "must be divisible by num_generations (3)"),
+    (["run", QUICKSTART, "--set", "model.preset=null", "--set", "model.path=./no/such/model", "--out", "X"],
+     "model.path: './no/such/model' does not exist"),
+])
+def test_bad_input_fails_before_anything_is_written(cwd, capsys, args, message):
+    before = listing(cwd)
+    err = fails(capsys, args)
+    assert err.removeprefix("error: ").startswith(message) or message in err, err
+    assert listing(cwd) == before  # no run directory, no ledger, no hidden temp file
+
+
+def test_a_missing_model_path_is_reported_before_a_run_directory_or_ledger(cwd, capsys):
+    (cwd / "r.yaml").write_text("name: r\nmodel: {path: ./models/missing}\nstages:\n"
+                                "  - {name: sft, kind: sft, data: {count: 10}}\n"
+                                "  - {name: eval, kind: eval, models: [sft]}\n")
+    err = fails(capsys, ["run", "r.yaml", "--out", "runs/r"])
+    assert "model.path: './models/missing' does not exist" in err
+    assert not (cwd / "runs").exists()
+
+
+def grpo(train: dict, **stage) -> dict:
+    return {"name": "g", "model": {"preset": "tiny-1m"},
+            "stages": [{"name": "base", "kind": "pretrain"}, {"name": "grpo", "kind": "grpo", "from": "base",
+                                                              "train": train, **stage}]}
+
+
+@pytest.mark.parametrize("train, processes, message", [
+    ({"per_device_train_batch_size": 8, "num_generations": 3}, 1, r"generation batch .* = 8\) must be divisible"),
+    ({"per_device_train_batch_size": 6, "num_generations": 4}, 3, r"x 3 processes x 1 step per generation = 18"),
+    ({"per_device_train_batch_size": 8, "num_generations": 3, "gradient_accumulation_steps": 2}, 1, r"= 16\)"),
+    ({"per_device_train_batch_size": 8, "generation_batch_size": 12, "num_generations": 4}, 1,
+     r"generation_batch_size \(12\) must be a multiple of per_device_train_batch_size 8 x 1 process = 8"),
+    ({"per_device_train_batch_size": 8, "generation_batch_size": 24, "num_generations": 16}, 1,
+     r"generation batch \(generation_batch_size = 24\) must be divisible by num_generations \(16\)"),
+    ({"generation_batch_size": 64, "steps_per_generation": 2}, 1, "not both"),
+    ({"num_generations": 1}, 1, "num_generations must be at least 2"),
+    ({"auto_find_batch_size": True}, 1, "auto_find_batch_size"),
+])
+def test_grpo_batches_trl_would_reject_fail_at_validation(train, processes, message):
+    with pytest.raises(R1kitError, match=message):
+        recipes.validate(grpo(train), processes=processes)
+
+
+@pytest.mark.parametrize("train, processes", [
+    ({}, 1),  # r1kit's defaults: 64 x 1, 8 generations
+    ({"per_device_train_batch_size": 6, "num_generations": 4}, 2),  # 12 completions a step: 3 whole groups
+    ({"per_device_train_batch_size": 8, "num_generations": 3, "gradient_accumulation_steps": 3}, 1),
+    ({"per_device_train_batch_size": 8, "num_generations": 3, "steps_per_generation": 3}, 1),
+    ({"per_device_train_batch_size": 8, "generation_batch_size": 24, "num_generations": 3}, 1),
+])
+def test_grpo_batches_trl_accepts_pass(train, processes):
+    from trl import GRPOConfig
+
+    recipes.validate(grpo(train), processes=processes)
+    if processes == 1:  # the rule is TRL's: its own config accepts the same settings
+        from r1kit.train.grpo import GRPO_DEFAULTS
+
+        GRPOConfig(output_dir="unused", use_cpu=True, report_to=[], **{**GRPO_DEFAULTS, **train})
+
+
+def test_grpo_batch_rule_matches_trl_where_it_rejects():
+    from trl import GRPOConfig
+
+    from r1kit.train.grpo import GRPO_DEFAULTS
+
+    train = {"per_device_train_batch_size": 8, "num_generations": 3}
+    with pytest.raises(ValueError, match="divisible by num_generations"):
+        GRPOConfig(output_dir="unused", use_cpu=True, report_to=[], **{**GRPO_DEFAULTS, **train})
+    with pytest.raises(R1kitError, match="divisible by num_generations"):
+        recipes.validate(grpo(train), processes=1)
+
+
+def test_recipe_files_read_later_are_checked_now(tmp_path):
+    (tmp_path / "bad.jsonl").write_bytes(NOT_UTF8)
+    bad = str(tmp_path / "bad.jsonl")
+    recipe = {"name": "e", "model": {"preset": "tiny-1m"}, "stages": [{"name": "eval", "kind": "eval"}]}
+    with pytest.raises(R1kitError, match="task file .* is not UTF-8 text"):
+        recipes.validate({**recipe, "task": f"jsonl:{bad}"})
+    with pytest.raises(R1kitError, match=r"stages.eval.jsonl .* is not UTF-8 text \(invalid start byte near byte 16\)"):
+        recipes.validate({**recipe, "stages": [{"name": "eval", "kind": "eval", "jsonl": bad}]})
+    with pytest.raises(R1kitError, match="cannot read task file"):
+        recipes.validate({**recipe, "task": f"jsonl:{tmp_path / 'missing.jsonl'}"})
+
+
+def test_a_hub_id_is_left_to_the_hub():
+    recipes.validate({"name": "h", "model": {"path": "Qwen/Qwen2.5-0.5B-Instruct"},
+                      "stages": [{"name": "eval", "kind": "eval"}]})
+
+
+def test_levels_are_bounded_before_they_are_expanded():
+    from r1kit.data import MAX_LEVEL, parse_levels
+
+    assert parse_levels(f"1-3,{MAX_LEVEL}") == [1, 2, 3, MAX_LEVEL]
+    for spec in ("1-99999999999", f"{MAX_LEVEL + 1}", [10**12]):
+        with pytest.raises(R1kitError, match="levels go up to"):
+            parse_levels(spec)

@@ -96,7 +96,9 @@ def test_report_on_a_fixture(tmp_path):
             {"question": "3 − 1", "gold": "2", "completion": "3−1=2 → answer 2", "correct": True},
             {"question": "7 + 5", "gold": "12", "completion": "answer 11", "correct": False}]}}},
         "lm_eval": {}, "collections": {},
-        "curves": {"sft": [{"step": s, "loss": 2.0 / s} for s in range(1, 6)]},
+        "curves": {"sft": [{"step": s, "loss": 2.0 / s} for s in range(1, 6)],
+                   "grpo": [{"step": 5, "reward": 0.5}, {"step": 5, "health": "zero_variance", "value": 0.9,
+                                                         "message": "90% of groups had one reward", "advice": "harder levels"}]},
         "ledger": {"attempts": [], "stages": [stage], "total_all": totals, "total_final": totals},
         "costs": {"sft": {"own_stages": ["sft"], "lineage_stages": ["base", "sft"], "own": totals, "lineage": totals}},
     }
@@ -108,6 +110,7 @@ def test_report_on_a_fixture(tmp_path):
     assert "| sft | 40.0% |" in md  # retention
     assert "[sft] bad 7 + 5 = 12  ->  'answer 11'" in md and "3−1=2 → answer 2" in md  # a failure beside a success
     assert "| sft | sft | 2 | 12.0 | 20.0 | 1,000 | 50 | 3.00 TFLOP | 1024 MiB |" in md
+    assert "| grpo | 5 | zero_variance | 0.9 | 90% of groups had one reward | harder levels |" in md
     assert (tmp_path / "plot0.png").read_bytes()[:4] == b"\x89PNG"  # the accuracy plot
     assert md.count("![") == 2  # accuracy and training curves
     page = html_path.read_text(encoding="utf-8")

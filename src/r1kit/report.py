@@ -51,6 +51,13 @@ def flexible_table(evals: list[dict[str, Any]]) -> Table:
     return _level_header(levels), rows
 
 
+def health_table(curves: dict[str, list[dict[str, Any]]]) -> Table | None:
+    """The RL health warnings (`r1kit.train.health`) each training stage logged, with what to change."""
+    rows = [[stage, str(r["step"]), r["health"], f"{r['value']:.3g}", r["message"], r.get("advice", "")]
+            for stage, records in curves.items() for r in records if "health" in r]
+    return (["stage", "step", "symptom", "value", "what it means", "what to change"], rows) if rows else None
+
+
 def retention_table(retention: list[dict[str, Any]]) -> Table:
     skills, rows = pivot(retention, "skill", lambda r: _pct(r["accuracy"]))
     return ["model", *skills], rows
@@ -197,6 +204,8 @@ def write_report(run_dir: str | Path) -> tuple[Path, Path]:
     curves = results.get("curves") or {}
     if any(curves.values()):
         sections.append(("Training curves", None, plot_curves(curves)))
+    if health := health_table(curves):
+        sections.append(("RL health warnings", health, None))
     if results.get("collections"):
         sections.append(("Teacher traces kept by the verifier (rejection sampling)",
                          collection_table(results["collections"]), None))

@@ -217,8 +217,9 @@ class TokenMeter:
             self.meter.add(**{key: amount * new for key, amount in self.per_token.items()})
 
     def saved(self, checkpoint: Path) -> None:
-        self.meter.flush()  # the attempt's own record first: it never shows less than a checkpoint carries
-        write_json(Path(checkpoint) / CARRY_FILE, {**self.meter.contributed(), "num_tokens": self.seen})
+        carried = {**self.meter.contributed(), "num_tokens": self.seen}
+        self.meter.flush()  # then the attempt's own record: it never shows less than its checkpoint carries
+        write_json(Path(checkpoint) / CARRY_FILE, carried)
 
     def resumed(self, checkpoint: Path) -> int:
         """Carry the work `checkpoint` holds into this attempt; TRL's token count resumes from the

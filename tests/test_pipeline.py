@@ -166,7 +166,9 @@ def test_eval_on_jsonl(smoke_run, tmp_path):
     result = r1kit("eval", "--model", str(out / "stages" / "sft" / "model"), "--data", str(data), "--out", str(tmp_path / "r.json"))
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads((tmp_path / "r.json").read_text())
-    assert report["n"] == 3 and set(report["by_level"]) == {"0", "1", "2"}
+    assert report["n"] == 3 and set(report["by_level"]) == {"1", "2"}  # a row's level defaults to 1
+    assert [(r["question"], r["gold"]) for r in report["problems"]] == [("2 + 3", "5"), ("4 * 5 - 1", "19"), ("7 - 9", "-2")]
+    assert all(set(r) >= {"level", "completion", "extracted", "correct", "flexible_correct"} for r in report["problems"])
     assert all(set(v) >= {"n", "accuracy", "ci95"} for v in report["by_level"].values())
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"question": "1+1"}\n')

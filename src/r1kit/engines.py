@@ -190,11 +190,11 @@ def count_saved_parameters(path: str | Path) -> int:
 def load_for_eval(path: str, engine: str, *, dtype: str | None = None, seed: int = 0):
     """(model, tokenizer) for `r1kit.evaluate.evaluate_model`: a transformers model on this
     process's device, or a `VLLMModel`."""
-    from r1kit.models import _load_tokenizer, load_model, resolve_model_path
+    from r1kit.models import load_tokenizer, load_model, resolve_model_path
 
     if engine == "vllm":
         path = resolve_model_path(path)  # a .gguf becomes its converted directory
-        tokenizer = _load_tokenizer(path)
+        tokenizer = load_tokenizer(path)
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
         return VLLMModel(path, dtype=dtype, seed=seed), tokenizer

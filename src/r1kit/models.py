@@ -174,12 +174,19 @@ def count_parameters(model: torch.nn.Module, *, trainable_only: bool = False) ->
 # Loading any HF causal LM
 
 
-def _looks_like_path(name: str) -> bool:
+def looks_like_path(name: str) -> bool:
     # Hub ids are "name" or "org/name". Anything else (absolute, ./, ~, deeper) is a path, and
     # so is "runs/base" when a local "runs" directory exists.
     if name.startswith((".", "/", "~")) or name.count("/") > 1 or (os.sep != "/" and os.sep in name):
         return True
     return "/" in name and Path(name).parent.is_dir()
+
+
+def holds_model(path: Path) -> bool:
+    """A local model r1kit can load: a transformers directory, a `.gguf` file, or a folder with one."""
+    if path.is_file():
+        return path.suffix.lower() == ".gguf"
+    return path.is_dir() and ((path / "config.json").is_file() or any(path.glob("*.gguf")))
 
 
 def load_model(name_or_path: str, *, dtype=None, device=None):
@@ -192,7 +199,7 @@ def load_model(name_or_path: str, *, dtype=None, device=None):
     """
     name = resolve_model_path(name_or_path)
     path = Path(name).expanduser()
-    if path.exists() or _looks_like_path(name):
+    if path.exists() or looks_like_path(name):
         if not (path / "config.json").is_file():
             what = "is not a model directory (no config.json)" if path.exists() else "does not exist"
             raise ModelNotFoundError(
@@ -201,7 +208,7 @@ def load_model(name_or_path: str, *, dtype=None, device=None):
         name = str(path)
     kwargs = {} if dtype is None else {"dtype": dtype}
     try:
-        tokenizer = _load_tokenizer(name)
+        tokenizer = load_tokenizer(name)
         model = AutoModelForCausalLM.from_pretrained(name, **kwargs)
     except OSError as e:  # transformers reports not-found, offline and gated repos as OSError
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
@@ -216,7 +223,7 @@ def load_model(name_or_path: str, *, dtype=None, device=None):
     return model, tokenizer
 
 
-def _load_tokenizer(name: str):
+def load_tokenizer(name: str):
     # transformers 5 maps model_type "qwen2" to Qwen2Tokenizer whatever tokenizer_config.json
     # declares, which re-imposes a byte-level pre-tokenizer and garbles the char tokenizer
     # (spaces and newlines vanish). A directory that declares the generic tokenizers backend

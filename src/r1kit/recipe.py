@@ -60,13 +60,13 @@ class ModelSpec(Strict):
 def check_model_path(name: str) -> None:
     """A local model path must hold a model now, not when the first stage loads it (after a run
     directory and a ledger row exist). A hub id is left to the hub: it may be cached or online."""
-    from r1kit.models import _looks_like_path
+    from r1kit.models import holds_model, looks_like_path
 
     path = Path(name).expanduser()
-    if (path.exists() or _looks_like_path(name)) and not (path / "config.json").is_file():
-        what_is = "is not a model directory (no config.json)" if path.exists() else "does not exist"
-        raise ValueError(f"'{name}' {what_is}; give a directory written by save_pretrained / r1kit, "
-                         "or a hub id like Qwen/Qwen2.5-0.5B-Instruct")
+    if (path.exists() or looks_like_path(name)) and not holds_model(path):
+        what_is = "is not a model (no config.json or .gguf file)" if path.exists() else "does not exist"
+        raise ValueError(f"'{name}' {what_is}; give a directory written by save_pretrained / r1kit, a .gguf "
+                         "file, or a hub id like Qwen/Qwen2.5-0.5B-Instruct")
 
 
 def check_task_file(task: str) -> None:
@@ -479,7 +479,7 @@ def _check_grpo_batch(stage, source: str, processes: int) -> None:
         steps = steps or train["gradient_accumulation_steps"]
         generation_batch, batch = global_batch * steps, f"{batch} x {steps} step{'s' * (steps != 1)} per generation"
     else:
-        batch = f"generation_batch_size"
+        batch = "generation_batch_size"
     if generation_batch % generations:
         raise R1kitError(f"{where}: the generation batch ({batch} = {generation_batch}) must be divisible by "
                          f"num_generations ({generations}); set num_generations to a divisor of "

@@ -29,7 +29,7 @@ import time
 import torch
 
 from r1kit.models import build_char_tokenizer, build_tiny_model, count_parameters, load_model, packaged_smollm2
-from r1kit.train.common import cpu_bf16_supported
+from r1kit.precision import cpu_bf16_supported
 
 BATCH, SEQ = 8, 200  # the throughput batch
 

@@ -257,7 +257,7 @@ def test_save_lora_model_merges(tok, tmp_path):
 def test_cpu_bf16_detection_reads_the_cpu_flags():
     from pathlib import Path
 
-    from r1kit.train.common import cpu_bf16_supported
+    from r1kit.precision import cpu_bf16_supported
 
     cpuinfo = Path("/proc/cpuinfo")
     if not cpuinfo.is_file():
@@ -271,12 +271,13 @@ def test_cpu_bf16_detection_reads_the_cpu_flags():
 def test_cpu_bf16_default_by_size_and_recipe_wins(native, monkeypatch, tmp_path):
     from trl import SFTConfig
 
+    from r1kit import precision
     from r1kit.train import common
     from r1kit.train.sft import sft_config
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    monkeypatch.setattr(common, "cpu_bf16_supported", lambda: native)
-    big = common.CPU_BF16_MIN_PARAMETERS
+    monkeypatch.setattr(precision, "cpu_bf16_supported", lambda: native)
+    big = precision.CPU_BF16_MIN_PARAMETERS
     assert common.device_defaults(parameters=135_000_000)["bf16"] is native  # a real model: bf16 where native
     assert common.device_defaults(parameters=big)["bf16"] is native
     assert common.device_defaults(parameters=1_002_624)["bf16"] is False  # tiny presets stay fp32

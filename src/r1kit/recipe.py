@@ -60,8 +60,13 @@ class ModelSpec(Strict):
 def check_model_path(name: str) -> None:
     """A local model path must hold a model now, not when the first stage loads it (after a run
     directory and a ledger row exist). A hub id is left to the hub: it may be cached or online."""
-    from r1kit.models import holds_model, looks_like_path
+    from r1kit.models import PACKAGED_MODELS, holds_model, looks_like_path
 
+    if name.startswith("packaged:"):
+        if name not in PACKAGED_MODELS:
+            raise ValueError(f"no packaged model '{name}'; known: {', '.join(PACKAGED_MODELS)}")
+        PACKAGED_MODELS[name]()  # its wheel must be installed now (a clear error says how)
+        return
     path = Path(name).expanduser()
     if (path.exists() or looks_like_path(name)) and not holds_model(path):
         what_is = "is not a model (no config.json or .gguf file)" if path.exists() else "does not exist"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import shutil
@@ -14,33 +13,12 @@ from transformers import TrainerCallback
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 from r1kit.files import write_text
-
-
-@functools.cache
-def cpu_bf16_supported() -> bool:
-    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX-BF16), not just emulates it."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return bool(set(line.split(":", 1)[1].split()) & {"avx512_bf16", "amx_bf16"})
-    except OSError:
-        pass
-    import torch  # no /proc/cpuinfo (not Linux): torch's own dispatch level
-
-    return any(k in torch.backends.cpu.get_cpu_capability().upper() for k in ("AMX", "BF16"))
-
-
-# bf16 autocast on a CPU with native bf16 pays off only past some size. benchmarks/bench_precision.py on
-# a 2-core AMX-BF16 CPU (shared, so noisy): SmolLM2-135M SFT steps (8 x 200 tokens) 6.1 s / 4.4 s in bf16
-# against 9.2 s / 24.4 s in fp32, the same loss descent; tiny-1m 0.85x in bf16 (13.4k vs 11.4k tok/s).
-# Between 1M and 135M the cut is a judgement, not a measurement.
-CPU_BF16_MIN_PARAMETERS = 50_000_000
+from r1kit.precision import cpu_bf16_pays
 
 
 def device_defaults(parameters: int | None = None) -> dict[str, Any]:
     """CPU: no gradient checkpointing (it costs ~20% for nothing on small models); bf16 autocast
-    where the CPU computes bf16 natively and the model has at least CPU_BF16_MIN_PARAMETERS
-    (`parameters`, when known; unknown counts as small, so fp32 as before).
+    where the CPU computes bf16 natively and the model is large enough (`r1kit.precision`).
     CUDA: bf16 where the GPU has it, TF32 matmuls.
     A stage's `train:` is merged over these, so `bf16: false` (or true) there always wins."""
     import torch
@@ -48,7 +26,7 @@ def device_defaults(parameters: int | None = None) -> dict[str, Any]:
     if torch.cuda.is_available():
         bf16 = torch.cuda.is_bf16_supported()
         return {"use_cpu": False, "bf16": bf16, "fp16": not bf16, "tf32": torch.cuda.get_device_capability()[0] >= 8}
-    bf16 = parameters is not None and parameters >= CPU_BF16_MIN_PARAMETERS and cpu_bf16_supported()
+    bf16 = cpu_bf16_pays(parameters)
     return {"use_cpu": True, "bf16": bf16, "fp16": False, "gradient_checkpointing": False,
             "dataloader_pin_memory": False}
 

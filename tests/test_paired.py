@@ -146,3 +146,22 @@ def test_comparisons_in_eval_json_results_and_report(tmp_path, monkeypatch):
     assert f"| sft vs base | all | 30.0% → 50.0% | +20.0 pts [{low:+.1f}, {high:+.1f}] | p=0.039 | 10 / 2 | gain |" in md
     assert "| grpo vs sft | level 2 | 10.0% → 10.0% | +0.0 pts [+0.0, +0.0] | p=1 | 0 / 0 | no measurable change |" in md
     assert "## What each stage bought, flexible extraction" in md
+
+
+def test_compare_command_on_two_eval_files(tmp_path, capsys, monkeypatch):
+    from r1kit import cli
+    from r1kit.cli import main
+
+    monkeypatch.setattr(cli.console, "width", 200)  # one table row a line
+
+    new, old, other = tmp_path / "sft.json", tmp_path / "base.json", tmp_path / "other.json"
+    new.write_text(json.dumps({"problems": _rows(SFT)}))
+    old.write_text(json.dumps({"problems": _rows(BASE)}))
+    other.write_text(json.dumps({"problems": _rows(BASE, n=39)}))
+    assert main(["compare", str(new), str(old)]) == 0
+    out = capsys.readouterr().out
+    assert "sft vs base" in out and "p=0.039" in out and "10 / 2" in out and "gain" in out
+    assert main(["compare", str(new), str(other)]) == 2
+    assert "needs the same problems" in capsys.readouterr().err
+    assert main(["compare", str(new), str(tmp_path / "missing.json")]) == 2
+    assert "is not an `r1kit eval --out` file" in capsys.readouterr().err

@@ -39,6 +39,9 @@ def test_smoke_quickstart_writes_every_artifact(smoke_run):
         assert set(row) >= {"model", "level", "n", "accuracy", "ci95"}
         assert 0 <= row["ci95"][0] <= row["accuracy"] <= row["ci95"][1] <= 1
     assert {row["level"] for row in results["evals"]} == {1, 2, 3, 4, "all"}
+    pairs = {(row["model"], row["baseline"]) for row in results["comparisons"]}
+    assert pairs == {("sft", "base"), ("grpo", "sft")}  # each stage against the one it started from
+    assert all(row["low"] <= row["diff"] <= row["high"] for row in results["comparisons"])
     stages = {row["stage"] for row in results["ledger"]["stages"]}
     assert stages == {"base", "sft", "grpo", "eval", "report"}
     sft = next(r for r in results["ledger"]["stages"] if r["stage"] == "sft")
@@ -49,7 +52,7 @@ def test_smoke_quickstart_writes_every_artifact(smoke_run):
     assert manifest["versions"]["trl"] and manifest["recipe"]["name"] == "quickstart"
     html = (out / "report.html").read_text()
     assert "data:image/png;base64" in html and "Cost ledger" in html
-    assert "| model |" in (out / "report.md").read_text()
+    assert "| model |" in (out / "report.md").read_text() and "## What each stage bought" in (out / "report.md").read_text()
     for name in ("base", "sft", "grpo"):
         info = json.loads((out / "stages" / name / "model" / "r1kit.json").read_text())
         assert info["style"] in ("answer", "compact")

@@ -247,6 +247,31 @@ def eval_(
 
 
 @app.command()
+def compare(
+    new: Annotated[str, typer.Argument(help="An `r1kit eval --out` file: the model to judge.")],
+    baseline: Annotated[str, typer.Argument(help="Another, from the same problems: the model it started from.")],
+) -> None:
+    """What one model bought over another on the same problems: paired 95% interval and McNemar p."""
+    from pathlib import Path
+
+    from r1kit.files import read_json
+    from r1kit.paired import compare as compare_rows
+    from r1kit.report import print_comparisons
+
+    def rows(path: str) -> list:
+        try:
+            data = read_json(path)
+        except (OSError, ValueError):
+            data = None
+        if not isinstance(data, dict) or "problems" not in data:
+            raise R1kitError(f"{path} is not an `r1kit eval --out` file (with every problem's row)")
+        return data["problems"]
+
+    names = (Path(new).stem, Path(baseline).stem)  # the files tell the models apart, not their directories' names
+    print_comparisons(console, compare_rows(*names, rows(new), rows(baseline)))
+
+
+@app.command()
 def serve(
     model: Annotated[str, typer.Option(help="A model directory (r1kit or HF) or hub id.")],
     host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0: every interface).")] = "127.0.0.1",

@@ -119,8 +119,8 @@ class Run(RunDir):
 
     def results(self) -> dict[str, Any]:
         """Every stage's part (`STAGES[kind].read`), merged in recipe order, with the ledger."""
-        parts: dict[str, Any] = {"evals": [], "retention": [], "eval_details": {}, "lm_eval": {}, "collections": {},
-                                 "curves": {}}
+        parts: dict[str, Any] = {"evals": [], "retention": [], "eval_details": {}, "comparisons": [], "lm_eval": {},
+                                 "collections": {}, "curves": {}}
         for stage in self.recipe.stages:
             for key, value in STAGES[stage.kind].read(self, stage).items():
                 if isinstance(value, list):
@@ -147,11 +147,8 @@ class Run(RunDir):
         return out
 
     def own_stages(self, name: str) -> list[str]:
-        chain = []
-        while name != "model" and self.recipe.stage(name).kind != "pretrain":
-            chain.append(name)
-            name = getattr(self.recipe.stage(name), "from_", "model")
-        return chain[::-1]
+        chain = [name, *self.recipe.started_from(name)]
+        return [s for s in chain if s != "model" and self.recipe.stage(s).kind != "pretrain"][::-1]
 
     def lineage(self, name: str) -> list[str]:
         seen: list[str] = []

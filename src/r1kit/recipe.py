@@ -306,6 +306,15 @@ class Recipe(Strict):
     def stage(self, name: str):
         return next(s for s in self.stages if s.name == name)
 
+    def started_from(self, name: str) -> list[str]:
+        """The models `name` was trained from, nearest first, following `from:` back to a pretrain
+        stage (trained from scratch) or the recipe's own model (`model`)."""
+        chain = []
+        while name != "model" and hasattr(self.stage(name), "from_"):
+            name = self.stage(name).from_
+            chain.append(name)
+        return chain
+
 
 # ---------------------------------------------------------------- loading
 

@@ -51,6 +51,28 @@ def flexible_table(evals: list[dict[str, Any]]) -> Table:
     return _level_header(levels), rows
 
 
+def _pts(x: float) -> str:
+    return f"{100 * x:+.1f}"
+
+
+def comparison_table(comparisons: list[dict[str, Any]], metric: str = "strict") -> Table:
+    """Each model against the model it was trained from, on the same problems (`r1kit.paired`)."""
+    header = ["comparison", "level", "accuracy", "change (paired 95% CI)", "McNemar", "only new / only old right",
+              "verdict"]
+    rows = [[f"{r['model']} vs {r['baseline']}", "all" if r["level"] == "all" else f"level {r['level']}",
+             f"{_pct(r['baseline_accuracy'])} → {_pct(r['accuracy'])}",
+             f"{_pts(r['diff'])} pts [{_pts(r['low'])}, {_pts(r['high'])}]",
+             f"p={r['p_mcnemar']:.2g}" if r["p_mcnemar"] >= 0.001 else "p<0.001", f"{r['b']} / {r['c']}", r["verdict"]]
+            for r in comparisons if r["metric"] == metric]
+    return header, rows
+
+
+PAIRED_NOTE = ("Each model against the nearest evaluated model it was trained from. The interval is paired (the "
+               "same problems, bootstrapped over problems), so it is narrower than the overlap of two Wilson "
+               "intervals suggests; McNemar's exact test counts only the problems one model got right and the "
+               "other did not.")
+
+
 def health_table(curves: dict[str, list[dict[str, Any]]]) -> Table | None:
     """The RL health warnings (`r1kit.train.health`) each training stage logged, with what to change."""
     rows = [[stage, str(r["step"]), r["health"], f"{r['value']:.3g}", r["message"], r.get("advice", "")]
@@ -190,12 +212,16 @@ _CSS = ("body{font-family:system-ui,sans-serif;max-width:70rem;margin:2rem auto;
 def write_report(run_dir: str | Path) -> tuple[Path, Path]:
     run_dir = Path(run_dir)
     results = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
-    sections: list[tuple[str, tuple[list[str], list[list[str]]] | None, Any]] = []
+    sections: list[tuple] = []  # (heading, table or None, figure or None[, a note under the heading])
     if results.get("evals"):
         sections.append(("Held-out accuracy by level (greedy pass@1, 95% Wilson interval)",
                          accuracy_table(results["evals"]), plot_accuracy(results["evals"])))
         sections.append(("Flexible extraction: the final number each completion commits to, in any format",
                          flexible_table(results["evals"]), None))
+    if results.get("comparisons"):
+        sections.append(("What each stage bought", comparison_table(results["comparisons"]), None, PAIRED_NOTE))
+        sections.append(("What each stage bought, flexible extraction",
+                         comparison_table(results["comparisons"], "flexible"), None))
     if results.get("retention"):
         sections.append(("Retention of the base model's other skills", retention_table(results["retention"]), None))
     for data in (results.get("lm_eval") or {}).values():
@@ -217,9 +243,12 @@ def write_report(run_dir: str | Path) -> tuple[Path, Path]:
 
     title = f"r1kit report: {results.get('recipe', run_dir.name)}"
     md, body = [f"# {title}", ""], [f"<h1>{html.escape(title)}</h1>"]
-    for i, (heading, table, fig) in enumerate(sections):
+    for i, (heading, table, fig, *note) in enumerate(sections):
         md += [f"## {heading}", ""]
         body.append(f"<h2>{html.escape(heading)}</h2>")
+        if note:
+            md += [note[0], ""]
+            body.append(f"<p>{html.escape(note[0])}</p>")
         if table:
             md += [markdown_table(*table), ""]
             body.append(html_table(*table))
@@ -272,6 +301,12 @@ def print_accuracy(console, evals: list[dict[str, Any]], retention: list[dict[st
         print_table(console, "retention of the base model's other skills", *retention_table(retention))
 
 
+def print_comparisons(console, comparisons: list[dict[str, Any]]) -> None:
+    if comparisons:
+        print_table(console, "what each stage bought (strict, paired 95% CI over the same problems)",
+                    *comparison_table(comparisons))
+
+
 def print_lm_eval(console, models: dict[str, dict[str, dict[str, Any]]]) -> None:
     for title, header, rows in delta_tables(models):
         print_table(console, f"general ability (lm-eval): {title}", header, rows)
@@ -288,6 +323,7 @@ def print_summary(console, results: dict[str, Any]) -> None:
     """The one screen a user reads at the end: accuracy, retention, and what it all cost."""
     if results.get("evals"):
         print_accuracy(console, results["evals"], results.get("retention", []))
+        print_comparisons(console, results.get("comparisons", []))
     for data in (results.get("lm_eval") or {}).values():
         print_lm_eval(console, data["models"])
     totals = results["ledger"]["total_all"]

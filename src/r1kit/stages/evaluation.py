@@ -18,7 +18,7 @@ def run_eval(run: RunDir, stage, meter) -> None:
     from r1kit.engines import GenerationSettings, choose_engine, load_for_eval, parameter_count
     from r1kit.evaluate import evaluate_model, problems_from_jsonl, problems_from_task
     from r1kit.prompting import prompt_format
-    from r1kit.report import print_accuracy
+    from r1kit.report import print_accuracy, print_comparisons
 
     recipe = run.recipe
     engine = choose_engine(stage.engine)
@@ -52,9 +52,11 @@ def run_eval(run: RunDir, stage, meter) -> None:
                 retention_rows.extend(kept.task_rows())
             progress.remove_task(bar)
             progress.advance(overall)
+    comparisons = stage_comparisons(recipe, per_problem)
     write_json(run.stage_dir(stage.name) / EVAL_FILE, {"rows": rows, "retention": retention_rows, "models": models,
-                                                        "problems": per_problem})
+                                                        "problems": per_problem, "comparisons": comparisons})
     print_accuracy(run.console, rows, retention_rows)
+    print_comparisons(run.console, comparisons)
 
 
 def read_eval(run: RunDir, stage) -> dict[str, Any]:
@@ -63,7 +65,23 @@ def read_eval(run: RunDir, stage) -> dict[str, Any]:
     if not path.exists():
         return {}
     data = read_json(path)
-    return {"evals": data["rows"], "retention": data.get("retention", []), "eval_details": {stage.name: data["models"]}}
+    return {"evals": data["rows"], "retention": data.get("retention", []), "eval_details": {stage.name: data["models"]},
+            "comparisons": data.get("comparisons", [])}
+
+
+def baseline(recipe, name: str, evaluated) -> str | None:
+    """What `name` is compared with: the nearest model it was trained from (`from:` links) that
+    this eval also scored, skipping unevaluated steps (d_r1 from d_sft from base: base)."""
+    return next((m for m in recipe.started_from(name) if m in evaluated), None)
+
+
+def stage_comparisons(recipe, per_problem: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Each model against its baseline on the same problems, per level and pooled, strict then flexible."""
+    from r1kit.paired import METRICS, compare
+
+    pairs = [(m, baseline(recipe, m, per_problem)) for m in per_problem]
+    return [row for m, base in pairs if base for metric in METRICS
+            for row in compare(m, base, per_problem[m], per_problem[base], metric)]
 
 
 def retention_problems(seed: int, per_skill: int = 60):

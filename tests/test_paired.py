@@ -1,0 +1,167 @@
+"""Paired comparisons (what each stage bought): the statistics against known values, which model
+each one is compared with, and the comparisons through eval.json, results.json and the report."""
+
+from __future__ import annotations
+
+import json
+from importlib.resources import files
+
+import numpy as np
+import pytest
+
+from r1kit import recipe as recipes
+from r1kit.errors import R1kitError
+from r1kit.paired import bootstrap_interval, compare, mcnemar_p, paired, verdict
+from r1kit.problem import Problem
+from r1kit.prompting import PromptFormat
+from r1kit.report import write_report
+from r1kit.stages.evaluation import EVAL_FILE, baseline, read_eval, run_eval
+
+from test_evaluate import Chars, Scripted
+
+
+def test_mcnemar_exact_known_values():
+    # Two-sided binomial(12, 1/2) with 2 or fewer of one kind: 2 * (1 + 12 + 66) / 4096.
+    assert mcnemar_p(10, 2) == pytest.approx(0.0386, abs=1e-4)
+    assert mcnemar_p(2, 10) == mcnemar_p(10, 2) == pytest.approx(2 * 79 / 4096)
+    assert mcnemar_p(0, 0) == 1.0 and mcnemar_p(5, 5) == 1.0
+    assert mcnemar_p(3, 0) == pytest.approx(0.25)
+    assert 0 < mcnemar_p(1500, 1300) < 0.001  # thousands of pairs: exact integers, no underflow
+
+
+def test_bootstrap_matches_resampling_problems_and_is_deterministic():
+    b, c, n = 30, 10, 800
+    low, high = bootstrap_interval(b, c, n)
+    assert bootstrap_interval(b, c, n) == (low, high)
+    diffs = np.array([1] * b + [-1] * c + [0] * (n - b - c))
+    index = np.random.default_rng(123).integers(0, n, size=(10_000, n))
+    reference = np.percentile(diffs[index].mean(axis=1), [2.5, 97.5])
+    assert (low, high) == pytest.approx(tuple(reference), abs=0.003)
+    assert low < (b - c) / n < high
+    assert bootstrap_interval(0, 0, 50) == (0.0, 0.0)
+
+
+def test_verdict():
+    assert verdict(0.01, 0.08) == "gain"
+    assert verdict(-0.08, -0.01) == "loss"
+    assert verdict(-0.02, 0.05) == "no measurable change"
+    assert verdict(0.0, 0.05) == "no measurable change"  # touching 0 is not above it
+
+
+def test_paired_matches_by_id_and_refuses_other_problems():
+    new = {"a": True, "b": True, "c": False, "d": True}
+    old = {"d": False, "c": False, "b": True, "a": False}  # another order: matched by id
+    out = paired(new, old)
+    assert (out["n"], out["b"], out["c"], out["accuracy"], out["baseline_accuracy"]) == (4, 2, 0, 0.75, 0.25)
+    assert out["diff"] == pytest.approx(0.5)
+    same = paired(new, dict(new))
+    assert (same["diff"], same["low"], same["high"], same["p_mcnemar"], same["verdict"]) == (
+        0.0, 0.0, 0.0, 1.0, "no measurable change")
+    with pytest.raises(R1kitError, match="same problems: 1 problem.* only in the new .* 0 only in the baseline"):
+        paired({**new, "e": True}, old)
+    with pytest.raises(R1kitError, match="at least one problem"):
+        paired({}, {})
+
+
+def _rows(right: set[int], n: int = 40) -> list[dict]:
+    return [{"id": f"p{i}", "level": 1 + i // 20, "correct": i in right, "flexible_correct": i in right}
+            for i in range(n)]
+
+
+BASE, SFT = set(range(12)), set(range(2, 22))  # pooled: b = 10 (12..21), c = 2 (0, 1)
+
+
+def test_compare_per_level_and_pooled():
+    rows = compare("sft", "base", _rows(SFT), _rows(BASE))
+    assert [(r["level"], r["n"], r["b"], r["c"]) for r in rows] == [(1, 20, 8, 2), (2, 20, 2, 0), ("all", 40, 10, 2)]
+    pooled = rows[-1]
+    assert pooled["p_mcnemar"] == pytest.approx(0.0386, abs=1e-4) and pooled["diff"] == pytest.approx(0.2)
+    assert (pooled["model"], pooled["baseline"], pooled["metric"], pooled["verdict"]) == ("sft", "base", "strict", "gain")
+    assert compare("a", "b", [], []) == []
+    with pytest.raises(R1kitError, match="same problems"):
+        compare("sft", "base", _rows(SFT), _rows(BASE, n=39))
+
+
+def _recipe(name: str, overrides=()):
+    return recipes.load(files("r1kit") / "recipes" / f"{name}.yaml", list(overrides))
+
+
+def test_baselines_follow_from_links_to_the_nearest_evaluated_model():
+    quick = _recipe("quickstart")
+    evaluated = quick.stage("eval").models
+    assert {m: baseline(quick, m, evaluated) for m in evaluated} == {"base": None, "sft": "base", "grpo": "sft"}
+    ablation = _recipe("ablation")
+    evaluated = ablation.stage("eval").models
+    assert {m: baseline(ablation, m, evaluated) for m in evaluated} == {
+        "base": None, "a_answer": "base", "b_traces": "base", "c_zero": "base",
+        "d_r1": "base",  # from d_sft, which is not evaluated
+        "e_distill": "base", "f_logit": "base",  # distill stages follow `from:`, not the teacher
+        "teacher": None}  # teacher_sft and teacher_base are not evaluated
+    assert ablation.started_from("d_r1") == ["d_sft", "base"]
+    assert baseline(quick, "grpo", ["base", "grpo"]) == "base"
+
+
+class Meter:
+    def add(self, **counts):
+        pass
+
+
+def test_comparisons_in_eval_json_results_and_report(tmp_path, monkeypatch):
+    """The eval stage on scripted models (base, sft, grpo = sft), then results.json and the report."""
+    from r1kit import engines, evaluate, prompting
+    from r1kit.pipeline import Run
+
+    problems = [Problem(id=f"p{i}", task="arithmetic", level=1 + i // 20, question=f"{i}+1", answer=str(i + 1))
+                for i in range(40)]
+    right = {"base": BASE, "sft": SFT, "grpo": SFT}
+    monkeypatch.setattr(evaluate, "problems_from_task", lambda *args, **kwargs: problems)
+    monkeypatch.setattr(prompting, "prompt_format", lambda *args, **kwargs: PromptFormat("compact", False))
+    monkeypatch.setattr(engines, "parameter_count", lambda model: 1)
+    monkeypatch.setattr(engines, "load_for_eval", lambda path, *args, **kwargs: (Scripted(
+        {p.question: f"answer {p.answer if i in right[path.split('/')[-2]] else 0}" for i, p in enumerate(problems)}),
+        Chars()))
+    recipe = _recipe("quickstart", ["stages.eval.retention=false", "stages.eval.engine=hf"])
+    run = Run(recipe, tmp_path)
+    stage = recipe.stage("eval")
+    run_eval(run, stage, Meter())
+
+    comparisons = json.loads((run.stage_dir("eval") / EVAL_FILE).read_text())["comparisons"]
+    assert [(r["model"], r["baseline"], r["metric"], r["level"]) for r in comparisons] == [
+        (m, base, metric, level) for m, base in (("sft", "base"), ("grpo", "sft")) for metric in ("strict", "flexible")
+        for level in (1, 2, "all")]
+    pooled = next(r for r in comparisons if (r["model"], r["level"], r["metric"]) == ("sft", "all", "strict"))
+    assert (pooled["n"], pooled["b"], pooled["c"], pooled["accuracy"], pooled["baseline_accuracy"]) == (40, 10, 2, 0.5, 0.3)
+    assert pooled["p_mcnemar"] == pytest.approx(0.0386, abs=1e-4) and pooled["verdict"] == "gain"
+    assert {r["verdict"] for r in comparisons if r["model"] == "grpo"} == {"no measurable change"}
+    assert set(pooled) == {"model", "baseline", "level", "n", "accuracy", "baseline_accuracy", "diff", "low", "high",
+                           "p_mcnemar", "b", "c", "verdict", "metric"}
+
+    assert read_eval(run, stage)["comparisons"] == comparisons
+    run.write_results()
+    assert json.loads(run.results_path.read_text())["comparisons"] == comparisons
+    md = write_report(tmp_path)[0].read_text(encoding="utf-8")
+    section = md.split("## What each stage bought\n")[1]
+    assert "paired" in section.split("\n\n")[0]  # the one-line explanation under the heading
+    low, high = 100 * pooled["low"], 100 * pooled["high"]
+    assert f"| sft vs base | all | 30.0% → 50.0% | +20.0 pts [{low:+.1f}, {high:+.1f}] | p=0.039 | 10 / 2 | gain |" in md
+    assert "| grpo vs sft | level 2 | 10.0% → 10.0% | +0.0 pts [+0.0, +0.0] | p=1 | 0 / 0 | no measurable change |" in md
+    assert "## What each stage bought, flexible extraction" in md
+
+
+def test_compare_command_on_two_eval_files(tmp_path, capsys, monkeypatch):
+    from r1kit import cli
+    from r1kit.cli import main
+
+    monkeypatch.setattr(cli.console, "width", 200)  # one table row a line
+
+    new, old, other = tmp_path / "sft.json", tmp_path / "base.json", tmp_path / "other.json"
+    new.write_text(json.dumps({"problems": _rows(SFT)}))
+    old.write_text(json.dumps({"problems": _rows(BASE)}))
+    other.write_text(json.dumps({"problems": _rows(BASE, n=39)}))
+    assert main(["compare", str(new), str(old)]) == 0
+    out = capsys.readouterr().out
+    assert "sft vs base" in out and "p=0.039" in out and "10 / 2" in out and "gain" in out
+    assert main(["compare", str(new), str(other)]) == 2
+    assert "needs the same problems" in capsys.readouterr().err
+    assert main(["compare", str(new), str(tmp_path / "missing.json")]) == 2
+    assert "is not an `r1kit eval --out` file" in capsys.readouterr().err

@@ -81,6 +81,6 @@ def test_retention_on_a_packaged_benchmark(results):
 
 
 def test_the_ledger_counts_every_stage(results):
-    stages = {row["stage"] for row in results["ledger"]["rows"]} if isinstance(results["ledger"], dict) \
-        else {row["stage"] for row in results["ledger"]}
-    assert {"sft", "grpo", "zero", "eval", "lm_eval"} <= stages
+    stages = {row["stage"]: row for row in results["ledger"]["stages"]}
+    assert {"sft", "grpo", "zero", "eval", "lm_eval"} <= set(stages)
+    assert stages["sft"]["train_tokens"] > 0 and stages["eval"]["generated_tokens"] > 0

@@ -19,33 +19,28 @@ def make(levels=(1, 1, 1, 1, 2, 2, 2, 2), group_size=2, **settings):
     ids = [f"p{i}" for i in range(len(levels))]
     spec = CurriculumSpec(**{"levels": sorted(set(levels)), **settings})
     lines = []
-    return Curriculum(ids, list(levels), spec, group_size=group_size, seed=0, say=lines.append), ids, lines
+    return Curriculum(ids, list(levels), spec, group_size=group_size, seed=0, say=lines.append), lines
 
 
 def groups(curriculum, rows, passed):
     """Observe one group of `group_size` completions per row, `passed` of them right."""
-    g = curriculum.group_size
-    curriculum.observe([curriculum.ids[r] for r in rows for _ in range(g)],
-                       [lv for r in rows for lv in [curriculum_level(curriculum, r)] * g],
+    g, level_of = curriculum.group_size, {r: lv for lv, members in curriculum.rows.items() for r in members}
+    curriculum.observe([curriculum.ids[r] for r in rows for _ in range(g)], [level_of[r] for r in rows for _ in range(g)],
                        [1.0 if i < passed else 0.0 for _ in rows for i in range(g)], step=7)
 
 
-def curriculum_level(curriculum, row):
-    return next(level for level, rows in curriculum.rows.items() if row in rows)
-
-
 def test_promotes_once_the_window_crosses_the_threshold_not_before():
-    c, _, lines = make(window=4, promote_at=0.75)
+    c, lines = make(window=4, promote_at=0.75)
     groups(c, [0, 1, 2], passed=2)  # 3 all-correct groups: the window of 4 is not full yet
     assert c.level == 1 and not lines
     groups(c, [3], passed=1)  # window (1, 1, 1, 0.5): 0.875 >= 0.75
     assert c.level == 2
-    assert lines == ["curriculum, step 7: level 1 passed 88% of its last 4 groups (promote_at 75%); "
-                     "level 2 is now active"]
+    assert lines == [("curriculum, step 7: level 1 passed 88% of its last 4 groups (promote_at 75%); "
+                      "level 2 is now active")]
 
 
 def test_a_full_window_below_the_threshold_does_not_promote():
-    c, _, lines = make(window=4, promote_at=0.8)
+    c, lines = make(window=4, promote_at=0.8)
     groups(c, [0, 1, 2, 3], passed=1)  # pass rate 0.5 each
     assert c.level == 1 and c.pass_rate(1) == 0.5 and not lines
     groups(c, [4], passed=2)  # level-2 groups do not count towards level 1
@@ -53,13 +48,13 @@ def test_a_full_window_below_the_threshold_does_not_promote():
 
 
 def test_the_last_level_stays_active():
-    c, _, _ = make(levels=(1, 1), window=1, promote_at=0.5)
+    c, _ = make(levels=(1, 1), window=1, promote_at=0.5)
     groups(c, [0], passed=2)
     assert c.level == 1
 
 
 def test_skips_problems_whose_last_group_was_all_correct_or_all_wrong():
-    c, ids, _ = make(levels=(1,) * 6, lower_share=0.0)
+    c, _ = make(levels=(1,) * 6, lower_share=0.0)
     groups(c, [0], passed=2)  # all correct
     groups(c, [1], passed=0)  # all wrong
     groups(c, [2], passed=1)  # mixed: still informative
@@ -71,20 +66,20 @@ def test_skips_problems_whose_last_group_was_all_correct_or_all_wrong():
 
 
 def test_a_batch_is_filled_with_skipped_problems_when_too_few_are_eligible():
-    c, _, _ = make(levels=(1,) * 3, lower_share=0.0)
+    c, _ = make(levels=(1,) * 3, lower_share=0.0)
     groups(c, [0, 1], passed=2)
     assert sorted(c.draw(3)) == [0, 1, 2]
 
 
 def test_keep_zero_variance_keeps_them_all():
-    c, _, _ = make(levels=(1,) * 4, keep_zero_variance=1.0)
+    c, _ = make(levels=(1,) * 4, keep_zero_variance=1.0)
     groups(c, [0, 1, 2, 3], passed=0)
     assert all(c.eligible(r) for r in range(4))
 
 
 def test_lower_levels_keep_their_share_after_a_promotion():
     levels = (1,) * 20 + (2,) * 20
-    c, _, _ = make(levels=levels, window=1, promote_at=0.5, lower_share=0.25)
+    c, _ = make(levels=levels, window=1, promote_at=0.5, lower_share=0.25)
     assert all(levels[r] == 1 for r in c.draw(8))  # before: the active level only
     groups(c, [0], passed=1)
     drawn = c.draw(8)
@@ -93,7 +88,7 @@ def test_lower_levels_keep_their_share_after_a_promotion():
 
 
 def test_report_gives_the_mix_since_the_last_log_and_then_starts_again():
-    c, _, _ = make(window=8)
+    c, _ = make(window=8)
     groups(c, [0, 1, 2], passed=1)
     groups(c, [4], passed=0)
     report = c.report()
@@ -105,9 +100,9 @@ def test_report_gives_the_mix_since_the_last_log_and_then_starts_again():
 
 
 def test_state_survives_a_checkpoint():
-    c, _, _ = make(window=2, promote_at=0.5)
+    c, _ = make(window=2, promote_at=0.5)
     groups(c, [0, 1], passed=1)
-    d, _, _ = make(window=2, promote_at=0.5)
+    d, _ = make(window=2, promote_at=0.5)
     d.load_state_dict(c.state_dict())
     assert d.level == 2 and d.last == c.last and list(d.recent[1]) == [0.5, 0.5]
 
@@ -124,7 +119,7 @@ def canonical(indices, block):
 @pytest.mark.parametrize("mini, batch, repeat", [(2, 3, 4), (4, 2, 1), (3, 5, 2)])
 def test_the_sampler_lays_indices_out_as_trls_repeat_sampler(mini, batch, repeat):
     n = 17
-    c, _, _ = make(levels=(1,) * n, group_size=mini, keep_zero_variance=1.0)
+    c, _ = make(levels=(1,) * n, group_size=mini, keep_zero_variance=1.0)
     ours = list(CurriculumSampler(c, n, mini_repeat_count=mini, batch_size=batch, repeat_count=repeat))
     trl = list(RepeatSampler(list(range(n)), mini_repeat_count=mini, batch_size=batch, repeat_count=repeat, seed=0))
     sampler = CurriculumSampler(c, n, mini_repeat_count=mini, batch_size=batch, repeat_count=repeat)
@@ -135,7 +130,7 @@ def test_the_sampler_lays_indices_out_as_trls_repeat_sampler(mini, batch, repeat
 
 def test_the_sampler_reads_the_live_state():
     levels = (1,) * 4 + (2,) * 4
-    c, _, _ = make(levels=levels, window=1, promote_at=0.5, lower_share=0.0)
+    c, _ = make(levels=levels, window=1, promote_at=0.5, lower_share=0.0)
     it = iter(CurriculumSampler(c, 8, mini_repeat_count=2, batch_size=2, repeat_count=1))
     first = [next(it) for _ in range(4)]
     groups(c, [first[0]], passed=1)  # promoted between two batches
@@ -209,3 +204,18 @@ def test_a_short_grpo_run_logs_the_curriculum(tmp_path, monkeypatch):
     assert "rewards/half_right/mean" in rows[0]  # TRL's reward keys keep the function's name
     assert len(lines) == 1 and "level 2 is now active" in lines[0]
     assert plot_level_mix({"grpo": rows}) is not None and plot_level_mix({"sft": [{"step": 1, "loss": 1.0}]}) is None
+
+
+def test_the_report_plots_the_level_mix_of_curriculum_stages(tmp_path):
+    import json
+
+    from r1kit.report import write_report
+
+    mix = [{"step": s, "reward": 0.5, "loss": 0.0, "curriculum/active_level": 1 + (s > 2),
+            "curriculum/share/level_1": 1.0 if s <= 2 else 0.25, "curriculum/share/level_2": 0.0 if s <= 2 else 0.75}
+           for s in range(1, 5)]
+    (tmp_path / "results.json").write_text(json.dumps({"recipe": "x", "curves": {"grpo": mix}}))
+    md = write_report(tmp_path)[0].read_text()
+    assert "## Curriculum: the share of prompts per level" in md
+    (tmp_path / "results.json").write_text(json.dumps({"recipe": "x", "curves": {"grpo": [{"step": 1, "reward": 0.5}]}}))
+    assert "Curriculum" not in write_report(tmp_path)[0].read_text()

@@ -188,12 +188,14 @@ def test_a_short_grpo_run_logs_the_curriculum(tmp_path, monkeypatch):
     model = build_tiny_model("tiny-1m", tokenizer, seed=0)
     dataset = Dataset.from_list([{"id": f"p{i}", "level": 1 + i % 2, "prompt": f"{i}+{i}\n", "answer": str(2 * i)}
                                  for i in range(32)])
-    train = {"max_steps": 4, "per_device_train_batch_size": 16, "num_generations": 4, "max_completion_length": 2,
-             "logging_steps": 1, "save_steps": 1000}
+    train = {"per_device_train_batch_size": 16, "num_generations": 4, "max_completion_length": 2,
+             "logging_steps": 1, "save_steps": 2}
     lines = []
     spec = CurriculumSpec(levels=[1, 2], window=2, promote_at=0.3, lower_share=0.25)
-    train_grpo(model, tokenizer, dataset, output_dir=tmp_path / "out", rewards={"accuracy": 1.0}, train=train,
-               seed=0, health=False, curriculum=spec, say=lines.append)
+    for steps in (2, 4):  # the second call resumes from checkpoint-2, with the curriculum's state
+        train_grpo(model, tokenizer, dataset, output_dir=tmp_path / "out", rewards={"accuracy": 1.0},
+                   train={**train, "max_steps": steps}, seed=0, health=False, curriculum=spec, say=lines.append)
+    assert (tmp_path / "out" / "checkpoint-2" / "curriculum.json").is_file()
     rows = [r for r in read_metrics(tmp_path / "out" / "metrics.jsonl") if "loss" in r]
     assert len(rows) == 4
     assert all("curriculum/active_level" in r and "curriculum/share/level_1" in r for r in rows)
@@ -202,7 +204,7 @@ def test_a_short_grpo_run_logs_the_curriculum(tmp_path, monkeypatch):
     assert [r["curriculum/active_level"] for r in rows] == [2, 2, 2, 2]
     assert [r["curriculum/share/level_2"] for r in rows] == [0.0, 0.0, 0.75, 0.75]
     assert "rewards/half_right/mean" in rows[0]  # TRL's reward keys keep the function's name
-    assert len(lines) == 1 and "level 2 is now active" in lines[0]
+    assert len(lines) == 1 and lines[0].startswith("curriculum, step 1: level 1") and "level 2 is now active" in lines[0]
     assert plot_level_mix({"grpo": rows}) is not None and plot_level_mix({"sft": [{"step": 1, "loss": 1.0}]}) is None
 
 

@@ -181,7 +181,8 @@ def observed(reward: Callable[..., list[float]], curriculum: Curriculum) -> Call
     def wrapper(completions, **kwargs):
         scores = reward(completions, **kwargs)
         state = kwargs.get("trainer_state")
-        curriculum.observe(kwargs["id"], kwargs["level"], scores, step=state.global_step if state else None)
+        step = state.global_step + 1 if state else None  # the step these completions train
+        curriculum.observe(kwargs["id"], kwargs["level"], scores, step=step)
         return scores
 
     return wrapper

@@ -143,11 +143,30 @@ class SFTStage(Budgeted):
     data: DataSpec = DataSpec()
 
 
+class CurriculumSpec(Strict):
+    """A grpo stage's `curriculum:` (off when absent): levels promoted by the rolling pass rate, and
+    dynamic sampling on each problem's last group (`r1kit.train.curriculum`)."""
+
+    levels: str | int | list[int] | None = None  # like data.levels; default: the stage's data levels
+    start: int | None = None  # default: the first of `levels`
+    promote_at: float = Field(0.8, gt=0, le=1)  # rolling pass rate of the active level that activates the next
+    window: int = Field(64, ge=1)  # groups of the active level in that rolling pass rate
+    lower_share: float = Field(0.25, ge=0, lt=1)  # share of each batch from the levels below the active one
+    keep_zero_variance: float = Field(0.0, ge=0, le=1)  # chance of still drawing a problem whose last group was all-0/all-1
+
+    @field_validator("levels")
+    @classmethod
+    def parse(cls, value: Any) -> list[int] | None:
+        return None if value is None else DataSpec.parse(value)
+
+
 class GRPOStage(Budgeted):
     kind: Literal["grpo"]
     from_: str = Field("model", alias="from")
     data: DataSpec = DataSpec()
     rewards: dict[str, float | dict[str, Any]] = {"accuracy": 1.0}
+    # Left out of the dump when absent, so the stage hash of a recipe without one does not change.
+    curriculum: CurriculumSpec | None = Field(None, exclude_if=lambda value: value is None)
 
     @field_validator("rewards")
     @classmethod
@@ -159,6 +178,25 @@ class GRPOStage(Budgeted):
         except R1kitError as error:
             raise ValueError(str(error)) from None
         return value
+
+    @model_validator(mode="after")
+    def curriculum_levels(self):
+        spec = self.curriculum
+        if spec is None:
+            return self
+        if spec.levels is None:
+            spec.levels = list(self.data.levels)
+        outside = [level for level in spec.levels if level not in self.data.levels]
+        if outside:
+            raise ValueError(f"stage {self.name!r}: curriculum.levels {outside} are not in data.levels "
+                             f"{self.data.levels}; the stage's data must hold every curriculum level")
+        if spec.start is not None and spec.start not in spec.levels:
+            raise ValueError(f"stage {self.name!r}: curriculum.start {spec.start} is not one of curriculum.levels "
+                             f"{spec.levels}")
+        if "accuracy" not in self.rewards:
+            raise ValueError(f"stage {self.name!r}: the curriculum reads the accuracy reward's pass rates; "
+                             "add `accuracy` to rewards")
+        return self
 
 
 class CollectStage(StageBase):
@@ -355,11 +393,15 @@ def validate(raw: dict, source: str = "recipe", *, processes: int | None = None)
         raise R1kitError(f"{source}: {_explain(error, raw)}") from None
     except R1kitError as error:
         raise R1kitError(f"{source}: {error}") from None
+    processes = processes or int(os.environ.get("WORLD_SIZE", "1"))
     for stage in recipe.stages:
         if stage.kind in TRAINING_KINDS:
             _check_train_args(stage, source)
         if stage.kind == "grpo":
-            _check_grpo_batch(stage, source, processes or int(os.environ.get("WORLD_SIZE", "1")))
+            _check_grpo_batch(stage, source, processes)
+            if stage.curriculum and processes > 1:
+                raise R1kitError(f"{source}: stages.{stage.name}.curriculum runs in one process only (each "
+                                 "process would see only its own groups); remove it or launch one process")
     return recipe
 
 

@@ -202,6 +202,37 @@ def plot_curves(curves: dict[str, list[dict[str, Any]]]):
     return fig
 
 
+def plot_level_mix(curves: dict[str, list[dict[str, Any]]]):
+    """The share of prompts per level at each log, stacked, for the stages that ran a curriculum
+    (`r1kit.train.curriculum`), with the active level on a second axis."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    prefix = "curriculum/share/level_"
+    stages = {stage: [r for r in rows if any(k.startswith(prefix) for k in r)] for stage, rows in curves.items()}
+    stages = {stage: rows for stage, rows in stages.items() if rows}
+    if not stages:
+        return None
+    fig, axes = plt.subplots(1, len(stages), figsize=(4.2 * len(stages), 2.8), squeeze=False)
+    for ax, (stage, rows) in zip(axes[0], stages.items()):
+        levels = sorted({int(k.removeprefix(prefix)) for r in rows for k in r if k.startswith(prefix)})
+        steps = [r["step"] for r in rows]
+        ax.stackplot(steps, *[[r.get(f"{prefix}{lv}", 0.0) for r in rows] for lv in levels],
+                     labels=[f"L{lv}" for lv in levels], alpha=0.8)
+        active = ax.twinx()
+        active.step(steps, [r["curriculum/active_level"] for r in rows], where="post", color="k", lw=1)
+        active.set_yticks(levels)
+        active.set_ylabel("active level", fontsize=8)
+        ax.set_ylim(0, 1)
+        ax.set_title(f"{stage}: level mix of the prompts", fontsize=9)
+        ax.set_xlabel("step")
+        ax.legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    return fig
+
+
 # ---------------------------------------------------------------- writing
 
 _CSS = ("body{font-family:system-ui,sans-serif;max-width:70rem;margin:2rem auto;padding:0 1rem;color:#222}"
@@ -230,6 +261,8 @@ def write_report(run_dir: str | Path) -> tuple[Path, Path]:
     curves = results.get("curves") or {}
     if any(curves.values()):
         sections.append(("Training curves", None, plot_curves(curves)))
+    if (mix := plot_level_mix(curves)) is not None:
+        sections.append(("Curriculum: the share of prompts per level (active level in black)", None, mix))
     if health := health_table(curves):
         sections.append(("RL health warnings", health, None))
     if results.get("collections"):

@@ -197,6 +197,13 @@ def quiet_progress(trainer) -> None:
         trainer.add_callback(QuietProgress)
 
 
+def console_line(line: str) -> None:
+    """One line for the person watching, above the progress bar rather than through it."""
+    from tqdm.auto import tqdm
+
+    tqdm.write(line)
+
+
 def read_metrics(path: Path) -> list[dict[str, Any]]:
     if not Path(path).exists():
         return []

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from r1kit import rewards as reward_registry
+from r1kit.errors import R1kitError
 from r1kit.models import count_parameters
 from r1kit.train.common import MetricsLog, base_args, last_checkpoint, quiet_progress
 
@@ -47,10 +48,12 @@ def grpo_config(output_dir: Path, train: dict[str, Any], *, seed: int = 0, rewar
 
 def train_grpo(model, tokenizer, dataset, *, output_dir: Path, rewards: dict[str, Any], train: dict[str, Any],
                seed: int = 0, metrics_path: Path | None = None, on_log: Any = None, peft_config: Any = None,
-               callbacks: list | None = None, say: Any = None, health: bool = True):
+               callbacks: list | None = None, say: Any = None, health: bool = True, curriculum: Any = None):
     """`model` may be a model object or a path; with `beta > 0` TRL builds the reference model
     from the model's `config._name_or_path`, so pass a saved directory then. With `health`, the
-    RL health checks (`r1kit.train.health`) report symptoms through `say` and into metrics.jsonl."""
+    RL health checks (`r1kit.train.health`) report symptoms through `say` and into metrics.jsonl.
+    `curriculum` (a stage's `curriculum:` block, `r1kit.recipe.CurriculumSpec`) lets a level curriculum with
+    dynamic sampling choose the prompts; it observes the `accuracy` reward, which `rewards` must name."""
     from trl import GRPOTrainer
 
     from r1kit.train.health import RLHealth
@@ -61,9 +64,17 @@ def train_grpo(model, tokenizer, dataset, *, output_dir: Path, rewards: dict[str
     metrics = Path(metrics_path or Path(output_dir) / "metrics.jsonl")
     log = MetricsLog(metrics, on_log)
     checks = [RLHealth(metrics, say)] if health else []  # after `log`, so its records follow the row they judge
-    trainer = GRPOTrainer(model=model, reward_funcs=functions, args=args, train_dataset=dataset,
-                          processing_class=tokenizer, callbacks=[log, *checks, *(callbacks or [])],
-                          peft_config=peft_config)
+    trainer_class, options = GRPOTrainer, {}
+    if curriculum is not None:
+        from r1kit.train.curriculum import CurriculumGRPOTrainer
+
+        if "accuracy" not in rewards:
+            raise R1kitError("curriculum: it reads the accuracy reward's pass rates; add `accuracy` to rewards")
+        trainer_class = CurriculumGRPOTrainer
+        options = {"settings": curriculum, "accuracy": list(rewards).index("accuracy"), "say": say}
+    trainer = trainer_class(model=model, reward_funcs=functions, args=args, train_dataset=dataset,
+                            processing_class=tokenizer, callbacks=[log, *checks, *(callbacks or [])],
+                            peft_config=peft_config, **options)
     quiet_progress(trainer)
     trainer.train(resume_from_checkpoint=last_checkpoint(output_dir))
     return trainer

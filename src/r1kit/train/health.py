@@ -19,6 +19,8 @@ from typing import Any, Callable
 
 from transformers import TrainerCallback
 
+from r1kit.train.common import console_line
+
 
 @dataclass(frozen=True)
 class HealthSettings:
@@ -130,7 +132,7 @@ class RLHealth(TrainerCallback):
     def __init__(self, path: Path | None = None, say: Callable[[str], None] | None = None,
                  settings: HealthSettings = HealthSettings()):
         self.path = Path(path) if path is not None else None
-        self.say = say or _warn
+        self.say = say or console_line
         self.settings = settings
         self.history: list[dict[str, Any]] = []
         self.reported: set[str] = set()
@@ -155,9 +157,3 @@ class RLHealth(TrainerCallback):
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 with self.path.open("a") as f:
                     f.write(json.dumps(finding.record()) + "\n")
-
-
-def _warn(line: str) -> None:
-    from tqdm.auto import tqdm
-
-    tqdm.write(line)  # above the progress bar, not through it

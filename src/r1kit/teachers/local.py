@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from r1kit.engines import GenerationSettings, generate_texts
-from r1kit.models import load_model
+from r1kit.models import for_inference, load_model
 from r1kit.prompting import prompt_format
 
 
@@ -15,7 +15,8 @@ class LocalTeacher:
 
     def __init__(self, path_or_hub_id: str, *, dtype=None, batch_size: int = 64, style: str | None = None,
                  device=None):
-        self.model, self.tokenizer = load_model(path_or_hub_id, dtype=dtype, device=device)
+        model, self.tokenizer = load_model(path_or_hub_id, dtype=dtype, device=device)
+        self.model = for_inference(model, dtype)  # bf16 weights where the CPU has them and the model is large
         self.format = prompt_format(path_or_hub_id, self.tokenizer, style=style)
         self.style = self.format.style
         self.batch_size = batch_size

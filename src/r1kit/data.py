@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from r1kit.problem import Problem, normalize_question
 
 COLUMNS = ("id", "task", "level", "question", "prompt", "completion", "answer", "steps", "metadata")
 TEST_SEED_OFFSET = 1_000_003  # test problems come from their own seed stream
+TRACE_SEED_OFFSET = 2_000_003  # which train rows `build(traces=…)` renders as traces: a stream of its own
 DATA_DIR = "data"  # where a sharded build keeps its Parquet shards (the Hugging Face layout)
 MAX_LEVEL = 10_000  # far above any task's levels; bounds what "1-99999999999" would allocate
 
@@ -84,12 +86,27 @@ def to_row(problem: Problem, style: str, *, conversational: bool = False) -> dic
     }
 
 
+def trace_rows(n: int, share: float, seed: int) -> set[int]:
+    """The indices, of `n` rows, rendered as traces for a `share` of them: exactly
+    `round(n * share)`, drawn by `seed` (the same rows on every machine)."""
+    if not 0 <= share < 1:
+        raise R1kitError(f"the share of trace rows must be at least 0 and below 1, got {share}")
+    return set(random.Random(seed + TRACE_SEED_OFFSET).sample(range(n), round(n * share))) if share else set()
+
+
 def build(task_name: str, levels: list[int], count: int, *, style: str, seed: int = 0,
-          test_fraction: float = 0.1, conversational: bool = False, **task_options: Any):
-    """A `DatasetDict` with `train` and `test`; no test question appears in train."""
+          test_fraction: float = 0.1, conversational: bool = False, traces: float = 0.0,
+          trace_style: str | None = None, **task_options: Any):
+    """A `DatasetDict` with `train` and `test`; no test question appears in train. `traces`: the
+    share of train rows rendered in `trace_style` instead of `style` (a pretraining mix of
+    answer-only rows and worked solutions); test rows are all in `style`."""
     from datasets import Dataset, DatasetDict
 
     check_style(style)
+    if traces:
+        if trace_style is None:
+            raise R1kitError("a share of trace rows needs the trace_style to render them in")
+        check_style(trace_style)
     if count < 2:
         raise R1kitError(f"count must be at least 2 (one train and one test row), got {count}")
     if not 0 < test_fraction < 1:
@@ -98,8 +115,11 @@ def build(task_name: str, levels: list[int], count: int, *, style: str, seed: in
     test = generate(task_name, levels, n_test, seed + TEST_SEED_OFFSET, **task_options)
     test_questions = {normalize_question(p.question) for p in test}
     train = generate(task_name, levels, count - n_test, seed, exclude=test_questions, **task_options)
-    rows = lambda ps: [to_row(p, style, conversational=conversational) for p in ps]  # noqa: E731
-    return DatasetDict(train=Dataset.from_list(rows(train)), test=Dataset.from_list(rows(test)))
+    chosen = trace_rows(len(train), traces, seed)
+    train_rows = [to_row(p, trace_style if i in chosen else style, conversational=conversational)
+                  for i, p in enumerate(train)]
+    test_rows = [to_row(p, style, conversational=conversational) for p in test]
+    return DatasetDict(train=Dataset.from_list(train_rows), test=Dataset.from_list(test_rows))
 
 
 def save(dataset_dict, out: str | Path, *, jsonl: bool = False) -> Path:

@@ -89,6 +89,9 @@ class DataSpec(Strict):
     count: int = Field(1000, ge=1)
     style: str | None = None  # default: the recipe's style
     skills: float = Field(0.0, ge=0.0, lt=1.0)  # share of retention-skill rows (pretraining)
+    # Share of the task's rows rendered in the recipe's trace style instead of `style` (pretraining).
+    # Left out of the dump when 0, so the stage hash and base cache key of a recipe without it do not change.
+    traces: float = Field(0.0, ge=0.0, lt=1.0, exclude_if=lambda value: value == 0)
     fine_steps: bool = False  # the old name of granularity: partial
     granularity: Literal["op", "partial", "digit"] | None = None  # the compiler's trace granularity (arithmetic)
 
@@ -332,6 +335,8 @@ class Recipe(Strict):
                         tasks.get(data.task or self.task).check_level(level)
                 except R1kitError as error:
                     raise ValueError(f"stages.{stage.name}.data: {error}") from None
+            if stage.kind in (*TRAINING_KINDS, "collect", "eval") and stage.data.traces:
+                self._check_trace_share(stage)
             if getattr(stage, "jsonl", None):
                 check_utf8(stage.jsonl, f"stages.{stage.name}.jsonl")
             if getattr(stage, "traces", None) and self.stage(stage.traces).kind != "collect":
@@ -340,6 +345,21 @@ class Recipe(Strict):
                 raise ValueError(f"stage {stage.name!r}: pretraining builds a tiny model; it needs model.preset")
             seen.add(stage.name)
         return self
+
+    def _check_trace_share(self, stage) -> None:
+        """`data.traces` mixes worked solutions into a base's answer-only pretraining rows; anywhere
+        else it would mean nothing (other stages render every row in one style, or drop completions)."""
+        where = f"stages.{stage.name}.data.traces"
+        if stage.kind != "pretrain":
+            raise ValueError(f"{where}: only a pretrain stage mixes trace rows into its data; {stage.kind} stages render "
+                             "every row in one style (set data.style instead)")
+        style = stage.data.style or "answer"
+        if self.style == "answer":
+            raise ValueError(f"{where}: trace rows are rendered in the recipe's style, and it is 'answer' "
+                             "(no trace); set style: to a trace style such as compact")
+        if self.style == style:
+            raise ValueError(f"{where}: trace rows are rendered in the recipe's style {self.style!r}, which is "
+                             f"already this stage's data.style; the share means nothing")
 
     def stage(self, name: str):
         return next(s for s in self.stages if s.name == name)

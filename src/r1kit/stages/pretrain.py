@@ -1,6 +1,7 @@
 """`pretrain`: the tiny world's base model. A char tokenizer and a preset model, trained as a
-plain LM on answer-only arithmetic plus the retention skills; cached on disk by its config, so
-every recipe built on the same base trains it once."""
+plain LM on answer-only arithmetic (with `data.traces`, a share of it as worked solutions in the
+recipe's style) plus the retention skills; cached on disk by its config, so every recipe built
+on the same base trains it once."""
 
 from __future__ import annotations
 
@@ -20,8 +21,11 @@ BASE_PROMPT_INFO = {"style": "answer", "chat": False}  # trained on answers: no 
 
 def base_cache(run: RunDir, stage) -> Path:
     preset = stage.preset or run.recipe.model.preset
-    key = hashlib.sha256(json.dumps({"preset": preset, "stage": stage.model_dump(mode="json", exclude={"name", "preset"}),
-                                     "seed": run.recipe.seed, "format": 1}, sort_keys=True).encode()).hexdigest()[:16]
+    config = {"preset": preset, "stage": stage.model_dump(mode="json", exclude={"name", "preset"}),
+              "seed": run.recipe.seed, "format": 1}
+    if stage.data.traces:  # trace rows are rendered in the recipe's style (absent otherwise: old keys hold)
+        config["trace_style"] = run.recipe.style
+    key = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
     return TINY_WORLD_CACHE / "base" / key
 
 

@@ -36,8 +36,9 @@ import functools
 import json
 import random
 from collections import Counter, deque
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from torch.utils.data import Sampler
 from transformers import TrainerCallback

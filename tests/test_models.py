@@ -289,3 +289,16 @@ def test_cpu_bf16_default_by_size_and_recipe_wins(native, monkeypatch, tmp_path)
     assert args.bf16 is False
     assert sft_config(tmp_path, {"bf16": True, "max_steps": 1}).bf16 is True
     assert sft_config(tmp_path, {"max_steps": 1}).bf16 is False  # the tiny world's default path
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_inference_weights_follow_the_same_bf16_rule(native, monkeypatch):
+    from r1kit import precision
+    from r1kit.models import build_char_tokenizer, build_tiny_model, for_inference
+
+    monkeypatch.setattr(precision, "cpu_bf16_supported", lambda: native)
+    tiny = lambda: build_tiny_model("tiny-1m", build_char_tokenizer(), seed=0)  # noqa: E731
+    assert for_inference(tiny()).dtype == torch.float32  # 1M parameters: below the threshold, fp32
+    monkeypatch.setattr(precision, "CPU_BF16_MIN_PARAMETERS", 1)  # now "large"
+    assert for_inference(tiny()).dtype == (torch.bfloat16 if native else torch.float32)
+    assert for_inference(tiny(), dtype="float32").dtype == torch.float32  # an explicit dtype wins

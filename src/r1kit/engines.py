@@ -190,7 +190,7 @@ def count_saved_parameters(path: str | Path) -> int:
 def load_for_eval(path: str, engine: str, *, dtype: str | None = None, seed: int = 0):
     """(model, tokenizer) for `r1kit.evaluate.evaluate_model`: a transformers model on this
     process's device, or a `VLLMModel`."""
-    from r1kit.models import load_tokenizer, load_model, resolve_model_path
+    from r1kit.models import for_inference, load_model, load_tokenizer, resolve_model_path
 
     if engine == "vllm":
         path = resolve_model_path(path)  # a .gguf becomes its converted directory
@@ -199,7 +199,6 @@ def load_for_eval(path: str, engine: str, *, dtype: str | None = None, seed: int
             tokenizer.pad_token = tokenizer.eos_token
         return VLLMModel(path, dtype=dtype, seed=seed), tokenizer
     from r1kit.distributed import device
-    from r1kit.models import for_inference
 
     model, tokenizer = load_model(path, dtype=dtype, device=device())
     return for_inference(model, dtype), tokenizer

@@ -170,6 +170,8 @@ class GRPOStage(Budgeted):
     rewards: dict[str, float | dict[str, Any]] = {"accuracy": 1.0}
     # Left out of the dump when absent, so the stage hash of a recipe without one does not change.
     curriculum: CurriculumSpec | None = Field(None, exclude_if=lambda value: value is None)
+    # Blame a wrong completion only from its first wrong step (`r1kit.train.step_credit`); off by default.
+    step_credit: bool = Field(False, exclude_if=lambda value: not value)
 
     @field_validator("rewards")
     @classmethod

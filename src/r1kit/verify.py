@@ -492,6 +492,17 @@ def check_steps(text: str, reference: list[Step] | list[str]) -> StepReport:
     return StepReport(len(ref), len(claimed), len(claimed) - len(true_steps), _lcs(relevant, ref))
 
 
+def first_wrong_step(text: str, reference: list[Step] | list[str]) -> int | None:
+    """Where a completion first goes wrong: the character offset of its first claimed step that
+    does not re-compute or is no step of the reference (a true step of the wrong sub-expression,
+    e.g. a misread operand), or None when every claimed step is a true reference step."""
+    keys = {key for step in parse_reference(reference) for key in _keys(step)}
+    for step in extract_steps(text or ""):
+        if not step.true or (step.op, step.left, step.right, step.result) not in keys:
+            return step.start
+    return None
+
+
 def _keys(step: Step | ClaimedStep) -> list[tuple]:
     """The (op, left, right, result) forms `same_as` accepts: both orders for `+` and `*`."""
     keys = [(step.op, step.left, step.right, step.result)]

@@ -21,7 +21,7 @@ def run_grpo(run: RunDir, stage, meter) -> None:
     train, callbacks = budgeted(run, stage, model, tokenizer, dataset, GRPO_DEFAULTS)
     trainer = train_grpo(target, tokenizer, dataset, rewards=stage.rewards, train=train, seed=run.recipe.seed,
                          on_log=TokenMeter(meter, generated_tokens=1, train_tokens=1), callbacks=callbacks,
-                         curriculum=stage.curriculum,
+                         curriculum=stage.curriculum, step_credit=stage.step_credit,
                          say=lambda line: run.console.print(line, style="yellow", markup=False, highlight=False),
                          **training_paths(run, stage))
     save_student(run, stage, trainer, tokenizer, style)

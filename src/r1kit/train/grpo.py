@@ -48,12 +48,15 @@ def grpo_config(output_dir: Path, train: dict[str, Any], *, seed: int = 0, rewar
 
 def train_grpo(model, tokenizer, dataset, *, output_dir: Path, rewards: dict[str, Any], train: dict[str, Any],
                seed: int = 0, metrics_path: Path | None = None, on_log: Any = None, peft_config: Any = None,
-               callbacks: list | None = None, say: Any = None, health: bool = True, curriculum: Any = None):
+               callbacks: list | None = None, say: Any = None, health: bool = True, curriculum: Any = None,
+               step_credit: bool = False):
     """`model` may be a model object or a path; with `beta > 0` TRL builds the reference model
     from the model's `config._name_or_path`, so pass a saved directory then. With `health`, the
     RL health checks (`r1kit.train.health`) report symptoms through `say` and into metrics.jsonl.
     `curriculum` (a stage's `curriculum:` block, `r1kit.recipe.CurriculumSpec`) lets a level curriculum with
-    dynamic sampling choose the prompts; it observes the `accuracy` reward, which `rewards` must name."""
+    dynamic sampling choose the prompts; it observes the `accuracy` reward, which `rewards` must name.
+    `step_credit` blames a wrong completion only from its first wrong step (`r1kit.train.step_credit`);
+    it reads the dataset's `steps` column."""
     from trl import GRPOTrainer
 
     from r1kit.train.health import RLHealth
@@ -72,6 +75,12 @@ def train_grpo(model, tokenizer, dataset, *, output_dir: Path, rewards: dict[str
             raise R1kitError("curriculum: it reads the accuracy reward's pass rates; add `accuracy` to rewards")
         trainer_class = CurriculumGRPOTrainer
         options = {"settings": curriculum, "accuracy": list(rewards).index("accuracy"), "say": say}
+    if step_credit:
+        from r1kit.train.step_credit import StepCredit
+
+        if "steps" not in dataset.column_names:
+            raise R1kitError("step_credit: the dataset has no `steps` column (the reference steps it blames against)")
+        trainer_class = type(f"StepCredit{trainer_class.__name__}", (StepCredit, trainer_class), {})
     trainer = trainer_class(model=model, reward_funcs=functions, args=args, train_dataset=dataset,
                             processing_class=tokenizer, callbacks=[log, *checks, *(callbacks or [])],
                             peft_config=peft_config, **options)

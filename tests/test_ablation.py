@@ -28,10 +28,13 @@ def ablation(tmp_path_factory, cli):
 def test_every_arm_is_evaluated_with_intervals(ablation):
     _, _, results = ablation
     models = {row["model"] for row in results["evals"]}
-    assert models == {"base", "teacher", *ARMS}
+    assert models == {"base", "teacher", "d_sft", *ARMS}  # d_sft: what arm (d)'s GRPO started from
     for row in results["evals"]:
         assert 0 <= row["ci95"][0] <= row["accuracy"] <= row["ci95"][1] <= 1
     assert {row["model"] for row in results["retention"]} == models
+    # Each model is paired against the nearest evaluated model it was trained from.
+    baselines = {row["model"]: row["baseline"] for row in results["comparisons"]}
+    assert baselines["d_r1"] == "d_sft" and baselines["d_sft"] == "base" and baselines["e_distill"] == "base"
 
 
 def test_arms_spend_their_flops_budget(ablation):

@@ -8,7 +8,6 @@ from datasets import Dataset
 from trl.trainer.utils import RepeatSampler
 
 from r1kit import recipe
-from r1kit import rewards as reward_registry
 from r1kit.errors import R1kitError
 from r1kit.recipe import CurriculumSpec
 from r1kit.train.common import read_metrics
@@ -173,17 +172,11 @@ def test_the_recipe_defaults_and_stage_hash():
 
 # ------------------------------------------------------------------ a real run
 
-def half_right(completions, **kwargs):
-    """A stand-in accuracy: right when the completion's first character has an even code."""
-    return [1.0 if (t := reward_registry.text_of(c)) and ord(t[0]) % 2 == 0 else 0.0 for c in completions]
-
-
-def test_a_short_grpo_run_logs_the_curriculum(tmp_path, monkeypatch):
+def test_a_short_grpo_run_logs_the_curriculum(tmp_path, half_right_accuracy):
     from r1kit.models import build_char_tokenizer, build_tiny_model
     from r1kit.report import plot_level_mix
     from r1kit.train.grpo import train_grpo
 
-    monkeypatch.setitem(reward_registry.REGISTRY, "accuracy", lambda: half_right)
     tokenizer = build_char_tokenizer()
     model = build_tiny_model("tiny-1m", tokenizer, seed=0)
     dataset = Dataset.from_list([{"id": f"p{i}", "level": 1 + i % 2, "prompt": f"{i}+{i}\n", "answer": str(2 * i)}

@@ -96,10 +96,11 @@ def test_baselines_follow_from_links_to_the_nearest_evaluated_model():
     evaluated = ablation.stage("eval").models
     assert {m: baseline(ablation, m, evaluated) for m in evaluated} == {
         "base": None, "a_answer": "base", "b_traces": "base", "c_zero": "base",
-        "d_r1": "base",  # from d_sft, which is not evaluated
+        "d_sft": "base", "d_r1": "d_sft",  # d_r1 against what its GRPO started from
         "e_distill": "base", "f_logit": "base",  # distill stages follow `from:`, not the teacher
         "teacher": None}  # teacher_sft and teacher_base are not evaluated
     assert ablation.started_from("d_r1") == ["d_sft", "base"]
+    assert baseline(ablation, "d_r1", ["base", "d_r1"]) == "base"  # skips an ancestor that is not evaluated
     assert baseline(quick, "grpo", ["base", "grpo"]) == "base"
 
 

@@ -4,7 +4,6 @@ import pytest
 import torch
 
 from r1kit import recipe
-from r1kit import rewards as reward_registry
 from r1kit.errors import R1kitError
 from r1kit.models import build_char_tokenizer
 from r1kit.train.step_credit import first_token_at, step_credit_advantages
@@ -25,10 +24,15 @@ def test_first_wrong_step(text, where):
     assert first_wrong_step(text, REFERENCE) == where
 
 
+def test_without_a_reference_only_false_steps_are_wrong():
+    assert first_wrong_step("9+6=15;15*16=240|answer 240", []) is None
+    assert first_wrong_step("9+6=15;15*16=250|answer 250", []) == 7
+
+
 class Pieces:
     """A tokenizer whose tokens are several characters long, as BPE's are."""
 
-    pieces = ["9+5=", "14;", "14*", "16=", "236", ";", "|answer ", "241"]
+    pieces = ("9+5=", "14;", "14*", "16=", "236", ";", "|answer ", "241")
 
     def decode(self, ids, skip_special_tokens=True):
         return "".join(self.pieces[i] for i in ids)
@@ -79,18 +83,12 @@ def test_the_recipe_takes_step_credit_and_keeps_old_stage_hashes():
         grpo(step_credit="often")
 
 
-def half_right(completions, **kwargs):
-    """A reward with variance even for a fresh model: right when the first character's code is even."""
-    return [1.0 if (t := reward_registry.text_of(c)) and ord(t[0]) % 2 == 0 else 0.0 for c in completions]
-
-
-def test_a_short_grpo_run_with_step_credit(tmp_path, monkeypatch):
+def test_a_short_grpo_run_with_step_credit(tmp_path, half_right_accuracy):
     from r1kit.data import build
     from r1kit.models import build_tiny_model
     from r1kit.train.common import read_metrics
     from r1kit.train.grpo import train_grpo
 
-    monkeypatch.setitem(reward_registry.REGISTRY, "accuracy", lambda: half_right)
     tokenizer = build_char_tokenizer()
     model = build_tiny_model("tiny-1m", tokenizer, seed=0)
     before = [p.detach().clone() for p in model.parameters()]

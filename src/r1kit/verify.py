@@ -495,10 +495,11 @@ def check_steps(text: str, reference: list[Step] | list[str]) -> StepReport:
 def first_wrong_step(text: str, reference: list[Step] | list[str]) -> int | None:
     """Where a completion first goes wrong: the character offset of its first claimed step that
     does not re-compute or is no step of the reference (a true step of the wrong sub-expression,
-    e.g. a misread operand), or None when every claimed step is a true reference step."""
+    e.g. a misread operand), or None when every claimed step is a true reference step. Without a
+    reference (a task with no steps) only false steps count."""
     keys = {key for step in parse_reference(reference) for key in _keys(step)}
     for step in extract_steps(text or ""):
-        if not step.true or (step.op, step.left, step.right, step.result) not in keys:
+        if not step.true or (keys and (step.op, step.left, step.right, step.result) not in keys):
             return step.start
     return None
 

@@ -164,3 +164,13 @@ def test_levels_are_bounded_before_they_are_expanded():
     for spec in ("1-99999999999", f"{MAX_LEVEL + 1}", [10**12]):
         with pytest.raises(R1kitError, match="levels go up to"):
             parse_levels(spec)
+
+
+def test_numbers_without_a_dot_are_numbers(tmp_path):
+    """YAML 1.1 reads `5e-5` as a string; in a recipe file and in `--set` it is the number."""
+    loaded = recipes.load(QUICKSTART, ["stages.grpo.train.learning_rate=5e-5", "stages.sft.train.learning_rate=1E-3"])
+    assert loaded.stage("grpo").train["learning_rate"] == 5e-5 and loaded.stage("sft").train["learning_rate"] == 1e-3
+    text = (tmp_path / "r.yaml")
+    text.write_text(open(QUICKSTART).read().replace("learning_rate: 0.00002", "learning_rate: 2e-5"))
+    assert recipes.load(text).stage("grpo").train["learning_rate"] == 2e-5
+    assert recipes.read_yaml("[e5, 1_000, 0x1f, '3e2']") == ["e5", 1000, 31, "3e2"]  # the rest as YAML has it

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import re
 import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -379,6 +380,19 @@ class Recipe(Strict):
 # ---------------------------------------------------------------- loading
 
 
+class _RecipeLoader(yaml.SafeLoader):
+    """YAML 1.1 floats need a dot, so `learning_rate: 5e-5` would be the string '5e-5'; a recipe
+    (and `--set`) means the number."""
+
+
+_RecipeLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789"))
+
+
+def read_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_RecipeLoader)  # noqa: S506 (a SafeLoader subclass)
+
+
 def load(path: str | Path, overrides: list[str] | None = None, *, smoke: bool = False,
          processes: int | None = None) -> Recipe:
     """Read, override (`key.sub=value`, stages addressed by name), validate; or one clear error.
@@ -390,7 +404,7 @@ def load(path: str | Path, overrides: list[str] | None = None, *, smoke: bool = 
         raise R1kitError(f"no recipe at {path}; see recipes/ for examples")
     check_utf8(path, "recipe")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = read_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -404,7 +418,7 @@ def load(path: str | Path, overrides: list[str] | None = None, *, smoke: bool = 
         key, sep, value = item.partition("=")
         if not sep:
             raise R1kitError(f"--set needs key=value, got {item!r}")
-        apply_override(raw, key.strip(), yaml.safe_load(value))
+        apply_override(raw, key.strip(), read_yaml(value))
     return validate(raw, source=str(path), processes=processes)
 
 

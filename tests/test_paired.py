@@ -42,10 +42,10 @@ def test_bootstrap_matches_resampling_problems_and_is_deterministic():
 
 
 def test_verdict():
-    assert verdict(0.01, 0.08) == "gain"
-    assert verdict(-0.08, -0.01) == "loss"
-    assert verdict(-0.02, 0.05) == "no measurable change"
-    assert verdict(0.0, 0.05) == "no measurable change"  # touching 0 is not above it
+    assert verdict(0.01, 0.08, 0.01) == "gain"
+    assert verdict(-0.08, -0.01, 0.01) == "loss"
+    assert verdict(-0.02, 0.05, 0.01) == "no measurable change"
+    assert verdict(0.0, 0.05, 0.01) == "no measurable change"  # touching 0 is not above it
     assert verdict(0.02, 0.18, mcnemar_p(5, 0)) == "no measurable change"  # 5 vs 0 discordant: p = 0.0625
     assert verdict(0.02, 0.18, mcnemar_p(10, 2)) == "gain"
 

@@ -42,7 +42,7 @@ def bootstrap_interval(b: int, c: int, n: int, *, resamples: int = RESAMPLES, se
     return (float(low), float(high))
 
 
-def verdict(low: float, high: float, p: float = 0.0) -> str:
+def verdict(low: float, high: float, p: float) -> str:
     """A gain or a loss needs both the bootstrap interval clear of 0 and McNemar's exact p < 0.05:
     with few discordant pairs the percentile bootstrap is too narrow (5 vs 0 of 50 problems gives an
     interval above 0, exact p = 0.0625; measured on the SmolLM2 recipe)."""

@@ -487,8 +487,8 @@ def check_steps(text: str, reference: list[Step] | list[str]) -> StepReport:
     true_steps = [step for step in claimed if step.true]
     # Only steps of the reference can match: dropping the others first keeps the quadratic LCS
     # to the relevant few, not every true step of a long completion times the reference.
-    keys = {key for step in ref for key in _keys(step)}
-    relevant = [step for step in true_steps if (step.op, step.left, step.right, step.result) in keys]
+    keys = _reference_keys(ref)
+    relevant = [step for step in true_steps if _keys(step)[0] in keys]
     return StepReport(len(ref), len(claimed), len(claimed) - len(true_steps), _lcs(relevant, ref))
 
 
@@ -497,11 +497,15 @@ def first_wrong_step(text: str, reference: list[Step] | list[str]) -> int | None
     does not re-compute or is no step of the reference (a true step of the wrong sub-expression,
     e.g. a misread operand), or None when every claimed step is a true reference step. Without a
     reference (a task with no steps) only false steps count."""
-    keys = {key for step in parse_reference(reference) for key in _keys(step)}
+    keys = _reference_keys(parse_reference(reference))
     for step in extract_steps(text or ""):
-        if not step.true or (keys and (step.op, step.left, step.right, step.result) not in keys):
+        if not step.true or (keys and _keys(step)[0] not in keys):
             return step.start
     return None
+
+
+def _reference_keys(reference: list[Step | ClaimedStep]) -> set[tuple]:
+    return {key for step in reference for key in _keys(step)}
 
 
 def _keys(step: Step | ClaimedStep) -> list[tuple]:

@@ -78,7 +78,7 @@ def test_recipe_distills_verified_traces_from_an_endpoint(compiler_endpoint, tmp
     from r1kit import recipe as recipes
     from r1kit.pipeline import Run
 
-    monkeypatch.setattr("r1kit.stages.pretrain.TINY_WORLD_CACHE", tmp_path / "cache")
+    monkeypatch.setenv("R1KIT_CACHE", str(tmp_path / "cache"))
     raw = {"name": "distill", "model": {"preset": "tiny-1m"}, "stages": [
         {"name": "base", "kind": "pretrain", "data": {"levels": "1-2", "count": 200, "style": "answer"},
          "train": {"max_steps": 2, "per_device_train_batch_size": 16}},

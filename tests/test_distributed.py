@@ -113,11 +113,10 @@ def test_rerun_under_the_launcher_resumes_on_every_rank(launched):
 
 
 def test_same_shape_as_a_single_process_run(launched, tmp_path, monkeypatch):
-    from r1kit.stages import pretrain
     from r1kit.pipeline import Run
 
     root, _, _, _ = launched
-    monkeypatch.setattr(pretrain, "TINY_WORLD_CACHE", root / "cache")  # the base model the launched run cached
+    monkeypatch.setenv("R1KIT_CACHE", str(root / "cache"))  # the base model the launched run cached
     single = Run(recipes.validate(yaml.safe_load(RECIPE)), tmp_path / "single").execute()
     double = json.loads((root / "run" / "results.json").read_text())
     assert [r["stage"] for r in single["ledger"]["stages"]] == [r["stage"] for r in double["ledger"]["stages"]]
@@ -262,8 +261,9 @@ def test_sampling_params_match_transformers_generation():
                       "temperature": 0.0, "top_p": 1.0}
     sampled = engines.sampling_kwargs(settings, samples=8, greedy=False, seed=3, eos_token_id=2)
     assert sampled["n"] == 8 and sampled["temperature"] == 0.7 and sampled["top_p"] == 0.9
-    assert engines.cut_at_stop("12+3=15|answer 15|answer 16", ("|answer 15",)) == "12+3=15|answer 15"
-    assert engines.cut_at_stop("no stop here", ("</answer>",)) == "no stop here"
+    assert engines.stop_at("12+3=15|answer 15|answer 16", ("|answer 15",), keep=True) == len("12+3=15|answer 15")
+    assert engines.stop_at("12+3=15|answer 15|answer 16", ("|answer 15",), keep=False) == len("12+3=15")
+    assert engines.stop_at("no stop here", ("</answer>",), keep=True) is None
 
 
 def test_evaluation_uses_another_engine_through_generate_texts():

@@ -90,7 +90,7 @@ def test_recipe_reports_before_and_after(tmp_path, monkeypatch):
              "limit": 5, "batch_size": 5},
             {"name": "report", "kind": "report"},
         ]})
-    monkeypatch.setattr("r1kit.stages.pretrain.TINY_WORLD_CACHE", tmp_path / "cache")  # not the user's cached bases
+    monkeypatch.setenv("R1KIT_CACHE", str(tmp_path / "cache"))  # not the user's cached bases
     results = Run(recipe, tmp_path / "run").execute()
     scores = results["lm_eval"]["general"]["models"]
     assert list(scores) == ["base", "sft"]

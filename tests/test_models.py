@@ -14,9 +14,9 @@ from r1kit.models import (
     build_tiny_model,
     count_parameters,
     load_model,
-    read_prompt_info,
     save_model,
 )
+from r1kit.prompting import read_prompt_info
 
 SAMPLES = [
     "12+3*(4-1)\n",
@@ -292,13 +292,15 @@ def test_cpu_bf16_default_by_size_and_recipe_wins(native, monkeypatch, tmp_path)
 
 
 @pytest.mark.parametrize("native", [True, False])
-def test_inference_weights_follow_the_same_bf16_rule(native, monkeypatch):
+def test_inference_weights_follow_the_same_bf16_rule(native, monkeypatch, tmp_path):
     from r1kit import precision
-    from r1kit.models import build_char_tokenizer, build_tiny_model, for_inference
+    from r1kit.engines import load_for_inference
 
     monkeypatch.setattr(precision, "cpu_bf16_supported", lambda: native)
-    tiny = lambda: build_tiny_model("tiny-1m", build_char_tokenizer(), seed=0)  # noqa: E731
-    assert for_inference(tiny()).dtype == torch.float32  # 1M parameters: below the threshold, fp32
+    tokenizer = build_char_tokenizer()
+    save_model(build_tiny_model("tiny-1m", tokenizer, seed=0), tokenizer, tmp_path / "m", prompt_info={})
+    dtype = lambda **kwargs: load_for_inference(str(tmp_path / "m"), device="cpu", **kwargs)[0].dtype  # noqa: E731
+    assert dtype() == torch.float32  # 1M parameters: below the threshold, fp32
     monkeypatch.setattr(precision, "CPU_BF16_MIN_PARAMETERS", 1)  # now "large"
-    assert for_inference(tiny()).dtype == (torch.bfloat16 if native else torch.float32)
-    assert for_inference(tiny(), dtype="float32").dtype == torch.float32  # an explicit dtype wins
+    assert dtype() == (torch.bfloat16 if native else torch.float32)
+    assert dtype(dtype="float32") == torch.float32  # an explicit dtype wins

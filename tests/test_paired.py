@@ -120,7 +120,7 @@ def test_comparisons_in_eval_json_results_and_report(tmp_path, monkeypatch):
     monkeypatch.setattr(evaluate, "problems_from_task", lambda *args, **kwargs: problems)
     monkeypatch.setattr(prompting, "prompt_format", lambda *args, **kwargs: PromptFormat("compact", False))
     monkeypatch.setattr(engines, "parameter_count", lambda model: 1)
-    monkeypatch.setattr(engines, "load_for_eval", lambda path, *args, **kwargs: (Scripted(
+    monkeypatch.setattr(engines, "load_for_inference", lambda path, *args, **kwargs: (Scripted(
         {p.question: f"answer {p.answer if i in right[path.split('/')[-2]] else 0}" for i, p in enumerate(problems)}),
         Chars()))
     recipe = _recipe("quickstart", ["stages.eval.retention=false", "stages.eval.engine=hf"])

@@ -217,7 +217,7 @@ def eval_(
     from rich.progress import Progress
 
     from r1kit import data
-    from r1kit.engines import GenerationSettings, choose_engine, load_for_eval
+    from r1kit.engines import GenerationSettings, choose_engine, load_for_inference
     from r1kit.evaluate import evaluate_model, problems_from_jsonl, problems_from_task
     from r1kit.files import check_out_file, check_utf8, write_json
     from r1kit.prompting import prompt_format
@@ -233,7 +233,7 @@ def eval_(
     problems = problems_from_jsonl(data_file) if data_file else problems_from_task(task, data.parse_levels(levels), count, seed)
     chosen = choose_engine(engine)
     quiet_libraries()
-    loaded, tokenizer = load_for_eval(model, chosen, seed=seed)
+    loaded, tokenizer = load_for_inference(model, chosen, seed=seed)
     settings = GenerationSettings(max_new_tokens=max_new_tokens, batch_size=batch_size)
     with Progress(console=console, transient=True) as progress:
         bar = progress.add_task("generating", total=len(problems) * (1 + (k if k > 1 else 0)))

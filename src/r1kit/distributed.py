@@ -14,7 +14,6 @@ In a single process every helper here is a no-op, so the same code path serves b
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
@@ -177,7 +176,8 @@ def save_trained(trainer, tokenizer, out: str | Path, *, prompt_info: dict) -> P
     `trainer.save_model`, which gathers the full weights and writes them on rank 0; rank 0 then
     adds the tokenizer and r1kit.json and renames the directory into place.
     """
-    from r1kit.models import PROMPT_INFO_FILE, save_model
+    from r1kit.models import save_model
+    from r1kit.prompting import write_prompt_info
 
     out = Path(out)
     if not sharded(trainer):
@@ -192,7 +192,7 @@ def save_trained(trainer, tokenizer, out: str | Path, *, prompt_info: dict) -> P
     trainer.save_model(str(staging))
     if is_main():
         tokenizer.save_pretrained(staging)
-        (staging / PROMPT_INFO_FILE).write_text(json.dumps(prompt_info, indent=2, sort_keys=True) + "\n")
+        write_prompt_info(staging, prompt_info)
         publish(staging, out)
     barrier()
     return out

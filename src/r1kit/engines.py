@@ -1,10 +1,10 @@
-"""Model text generation, behind one call: `generate_texts(model, tokenizer, prompts, ...)`, on
-transformers (`hf`, runs everywhere) or vLLM (`vllm`, fast on GPUs). Evaluation, local
-teachers and the server all generate through it.
+"""Loading a model for inference and generating text, one call each: `load_for_inference(path, engine)`
+and `generate_texts(model, tokenizer, prompts, ...)`, on transformers (`hf`, runs everywhere) or
+vLLM (`vllm`, fast on GPUs). Evaluation, lm-eval, local teachers and the server all go through them.
 
 `auto` picks vLLM when it is installed and a GPU is present, transformers otherwise. Both see the
 same prompts (token ids from r1kit's own tokenizer, so char-level models work in vLLM too) and
-return the same texts (special tokens dropped, cut after a stop string), so scores are comparable.
+return the same texts (special tokens dropped, cut at a stop string), so scores are comparable.
 
 GRPO's rollouts use TRL's own vLLM integration (`use_vllm`, `vllm_mode` in a stage's `train:`);
 `require_vllm` makes a missing install one clear error before any work starts.
@@ -58,23 +58,50 @@ class GenerationSettings:
     batch_size: int = 128
     temperature: float = 1.0
     top_p: float = 1.0
-    stop: tuple[str, ...] = ()  # stop strings: a sequence ends once its text holds one (kept in the text)
+    stop: tuple[str, ...] = ()  # stop strings: a sequence ends once its text holds one
+    keep_stop: bool = True  # the text ends after the stop string (as transformers' stop_strings), else before (OpenAI)
 
 
 def generate_texts(model, tokenizer, prompts: list[str], *, samples: int = 1, greedy: bool = True,
-             settings: GenerationSettings | None = None, progress: Any = None, streamer: Any = None,
-             lengths: list[tuple[int, bool]] | None = None) -> list[list[str]]:
-    """`samples` completions per prompt (text after the prompt, special tokens dropped).
+                   settings: GenerationSettings | None = None, progress: Any = None, streamer: Any = None,
+                   lengths: list[tuple[int, bool]] | None = None) -> list[list[str]]:
+    """`samples` completions per prompt (text after the prompt, special tokens dropped, cut at the
+    first stop string). Greedy completions are all the same: generated once, then repeated.
 
     `streamer` (a transformers streamer; one prompt, one sample) receives tokens as they come.
-    `lengths`, when given, receives (tokens generated, ended by EOS) per completion, in order.
+    `lengths`, when given, receives (tokens generated, ended by EOS or a stop string) per completion, in order.
     """
+    settings = settings or GenerationSettings()
+    draws = 1 if greedy else samples  # transformers refuses num_return_sequences > 1 without sampling
+    found: list[tuple[int, bool]] = []
+    if hasattr(model, "generate_texts"):  # another engine: `VLLMModel`, or any object with this method
+        texts = model.generate_texts(tokenizer, prompts, samples=draws, greedy=greedy, settings=settings,
+                                     progress=progress)
+    else:
+        texts = _hf_generate(model, tokenizer, prompts, draws, greedy, settings, progress, streamer, found)
+    repeat, ends, outputs = samples // draws, iter(found), []
+    for row in texts:
+        cut = [_cut(text, settings) for text in row]
+        outputs.append([text for text, _ in cut] * repeat)
+        if lengths is not None:  # `cut` first: zip stops on it without taking one more from `ends`
+            lengths.extend([(tokens, eos or stopped) for (_, stopped), (tokens, eos) in zip(cut, ends)] * repeat)
+    return outputs
+
+
+def stop_at(text: str, stop: tuple[str, ...] | list[str], *, keep: bool) -> int | None:
+    """Where `text` ends at its first stop string: after it (`keep`) or before it; None without one."""
+    ends = [i + len(s) if keep else i for s in stop if (i := text.find(s)) >= 0]
+    return min(ends) if ends else None
+
+
+def _cut(text: str, settings: GenerationSettings) -> tuple[str, bool]:
+    end = stop_at(text, settings.stop, keep=settings.keep_stop)
+    return (text, False) if end is None else (text[:end], True)
+
+
+def _hf_generate(model, tokenizer, prompts, samples, greedy, settings, progress, streamer, lengths):
     import torch
 
-    settings = settings or GenerationSettings()
-    if hasattr(model, "generate_texts"):  # another engine: `VLLMModel`, or any object with this method
-        return model.generate_texts(tokenizer, prompts, samples=samples, greedy=greedy, settings=settings,
-                                    progress=progress)
     tokenizer.padding_side = "left"  # decoder-only batched generation
     device = next(model.parameters()).device
     was_training = model.training
@@ -97,9 +124,8 @@ def generate_texts(model, tokenizer, prompts: list[str], *, samples: int = 1, gr
                 generated = model.generate(**encoded, **kwargs, streamer=streamer)
             new_tokens = generated[:, encoded["input_ids"].shape[1]:]
             texts = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
-            if lengths is not None:
-                lengths.extend(_generated_length(row, tokenizer) for row in new_tokens.tolist())
             outputs.extend(texts[i * samples:(i + 1) * samples] for i in range(len(batch)))
+            lengths.extend(_generated_length(row, tokenizer) for row in new_tokens.tolist())
             if progress is not None:
                 progress(len(batch))
     finally:
@@ -116,7 +142,6 @@ def _generated_length(row: list[int], tokenizer) -> tuple[int, bool]:
     return len(row), False
 
 
-
 def sampling_kwargs(settings, *, samples: int, greedy: bool, seed: int, eos_token_id: int) -> dict[str, Any]:
     """`vllm.SamplingParams` arguments that match `generate_texts` with transformers:
     greedy is temperature 0; sampling uses the settings' temperature and top_p and no top-k."""
@@ -127,12 +152,6 @@ def sampling_kwargs(settings, *, samples: int, greedy: bool, seed: int, eos_toke
     else:
         kwargs.update(temperature=settings.temperature, top_p=settings.top_p)
     return kwargs
-
-
-def cut_at_stop(text: str, stop: tuple[str, ...] | list[str]) -> str:
-    """End the text after the first stop string, as transformers' `stop_strings` does."""
-    ends = [text.index(s) + len(s) for s in stop if s in text]
-    return text[:min(ends)] if ends else text
 
 
 class VLLMModel:
@@ -164,8 +183,7 @@ class VLLMModel:
                                                   eos_token_id=tokenizer.eos_token_id))
         requests = [{"prompt_token_ids": tokenizer(p, add_special_tokens=False)["input_ids"]} for p in prompts]
         outputs = self.llm.generate(requests, params, use_tqdm=False)
-        texts = [[cut_at_stop(tokenizer.decode(c.token_ids, skip_special_tokens=True), settings.stop)
-                  for c in out.outputs] for out in outputs]
+        texts = [[tokenizer.decode(c.token_ids, skip_special_tokens=True) for c in out.outputs] for out in outputs]
         if progress is not None:
             progress(len(prompts))
         return texts
@@ -187,10 +205,10 @@ def count_saved_parameters(path: str | Path) -> int:
     return total
 
 
-def load_for_eval(path: str, engine: str, *, dtype: str | None = None, seed: int = 0):
-    """(model, tokenizer) for `r1kit.evaluate.evaluate_model`: a transformers model on this
-    process's device, or a `VLLMModel`."""
-    from r1kit.models import for_inference, load_model, load_tokenizer, resolve_model_path
+def load_for_inference(path: str, engine: str = "hf", *, device=None, dtype=None, seed: int = 0):
+    """(model, tokenizer) ready to generate or score: a `VLLMModel`, or a transformers model on
+    `device` (default: this process's) in `dtype` (default: `inference_weights`)."""
+    from r1kit.models import load_model, load_tokenizer, resolve_model_path
 
     if engine == "vllm":
         path = resolve_model_path(path)  # a .gguf becomes its converted directory
@@ -198,10 +216,25 @@ def load_for_eval(path: str, engine: str, *, dtype: str | None = None, seed: int
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
         return VLLMModel(path, dtype=dtype, seed=seed), tokenizer
-    from r1kit.distributed import device
+    if device is None:
+        from r1kit.distributed import device as process_device
 
-    model, tokenizer = load_model(path, dtype=dtype, device=device())
-    return for_inference(model, dtype), tokenizer
+        device = process_device()
+    model, tokenizer = load_model(path, dtype=dtype, device=device)
+    return (model if dtype is not None else inference_weights(model)), tokenizer
+
+
+def inference_weights(model):
+    """`model` in the dtype it generates and scores in when none was asked for: bf16 weights on a
+    CPU where bf16 pays (`r1kit.precision`). Training keeps fp32 weights and uses bf16 autocast."""
+    import torch
+
+    from r1kit.models import count_parameters
+    from r1kit.precision import cpu_bf16_pays
+
+    if model.device.type == "cpu" and model.dtype == torch.float32 and cpu_bf16_pays(count_parameters(model)):
+        return model.to(torch.bfloat16)
+    return model
 
 
 def parameter_count(model) -> int:

@@ -31,6 +31,8 @@ from r1kit.files import write_json
 
 HEARTBEAT_S = 1.0  # a killed attempt loses at most this much of its record
 CARRY_FILE = "r1kit-cost.json"  # beside each checkpoint: the cost of the work it holds
+TRAIN_FLOPS_PER_TOKEN = 6  # per parameter: forward and backward
+FORWARD_FLOPS_PER_TOKEN = 2  # per parameter: a token generated or scored
 SUMMED = ("wall_s", "cpu_s", "train_tokens", "generated_tokens", "flops", "student_flops")
 
 
@@ -67,7 +69,8 @@ class Attempt:
 
     @property
     def student_flops(self) -> float:
-        return 6.0 * self.parameters * self.train_tokens + 2.0 * self.parameters * self.generated_tokens
+        return float(self.parameters * (TRAIN_FLOPS_PER_TOKEN * self.train_tokens
+                                        + FORWARD_FLOPS_PER_TOKEN * self.generated_tokens))
 
     def row(self) -> dict[str, Any]:
         return {**asdict(self), "flops": self.flops, "student_flops": self.student_flops}
@@ -221,11 +224,19 @@ class TokenMeter:
         self.meter.flush()  # then the attempt's own record: it never shows less than its checkpoint carries
         write_json(Path(checkpoint) / CARRY_FILE, carried)
 
-    def resumed(self, checkpoint: Path) -> int:
-        """Carry the work `checkpoint` holds into this attempt; TRL's token count resumes from the
-        returned value (0 for a checkpoint that saved none)."""
-        path = Path(checkpoint) / CARRY_FILE
-        carried = json.loads(path.read_text()) if path.is_file() else {}
+    def resumed(self, checkpoint: Path) -> None:
+        """Carry the work `checkpoint` holds into this attempt, and count tokens on from its count."""
+        carried = carried_cost(checkpoint)
         self.meter.carry(carried)
         self.seen = int(carried.get("num_tokens", 0))
-        return self.seen
+
+
+def carried_cost(checkpoint: str | Path | None) -> dict[str, float]:
+    """What `TokenMeter.saved` wrote beside `checkpoint` (its work and token count); {} for none."""
+    path = Path(checkpoint or "") / CARRY_FILE
+    return json.loads(path.read_text()) if checkpoint and path.is_file() else {}
+
+
+def resumed_tokens(checkpoint: str | None) -> int:
+    """The token count a checkpoint saved, to continue TRL's `num_tokens` from."""
+    return int(carried_cost(checkpoint).get("num_tokens", 0))

@@ -56,16 +56,14 @@ def run_lm_eval(model_path: str, tasks: list[str], *, include_path: str | None =
     """Score the model at `model_path` on lm-eval `tasks`; per task its metrics, their stderr,
     the number of items and shots. A group (e.g. mmlu) is reported as its aggregate only.
     `meter` (a ledger.Meter) is told the forward tokens and the parameter count."""
-    import torch
-
-    from r1kit.models import count_parameters, for_inference, load_model
+    from r1kit.engines import load_for_inference
+    from r1kit.models import count_parameters
 
     lm_eval = _require()
     manager = task_manager(tasks, include_path)
     # The already-loaded model and tokenizer go in, so lm-eval never re-resolves the tokenizer
     # class (transformers 5 would give the char tokenizer a byte-level one from model_type).
-    model, tokenizer = load_model(model_path, dtype=dtype)
-    model = for_inference(model.to(device or ("cuda" if torch.cuda.is_available() else "cpu")), dtype)
+    model, tokenizer = load_for_inference(model_path, device=device, dtype=dtype)
     with _quiet():
         lm = _counting_lm_class()(pretrained=model, tokenizer=tokenizer, batch_size=batch_size)
         try:

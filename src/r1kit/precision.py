@@ -22,10 +22,7 @@ def cpu_bf16_supported() -> bool:
     return any(k in torch.backends.cpu.get_cpu_capability().upper() for k in ("AMX", "BF16"))
 
 
-# bf16 on a CPU with native bf16 pays off only past some size. benchmarks/bench_precision.py on this
-# 2-core AVX512-BF16 CPU, alone: SmolLM2-135M training 1.62x the fp32 tokens/s (batch 8 x 200) and
-# generation 1.84x (autocast) / 1.87x (bf16 weights); tiny-1m 0.92x training and 0.70x / 0.84x
-# generation. Between 1M and 135M the cut is a judgement, not a measurement.
+# bf16 pays for SmolLM2-135M and costs for tiny-1m (benchmarks/bench_precision.py); the cut between is a judgement.
 CPU_BF16_MIN_PARAMETERS = 50_000_000
 
 

@@ -1,17 +1,18 @@
 """How a model is asked: the trace style its prompts request, and whether they go through its
 chat template. The one place that decides it, for training stages, evaluation, teachers and the
-server. r1kit saves both beside every model it writes (`r1kit.json`, see `models.save_model`)."""
+server, and the one reader and writer of `r1kit.json`, where r1kit saves both beside every model it writes."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from r1kit.models import read_prompt_info
 from r1kit.problem import Problem
 from r1kit.render import Phrasing, check_style, prompt_text
 
 DEFAULT_STYLE = "think"  # for a model r1kit did not train: instructions a chat LLM can follow
+PROMPT_INFO_FILE = "r1kit.json"
 
 
 @dataclass
@@ -27,6 +28,17 @@ class PromptFormat:
             return text
         return tokenizer.apply_chat_template([{"role": "user", "content": text}], tokenize=False,
                                              add_generation_prompt=True)
+
+
+def write_prompt_info(model_dir: str | Path, info: dict) -> None:
+    """Save how to prompt the model in `model_dir` (its `style`, whether it is `chat`)."""
+    (Path(model_dir) / PROMPT_INFO_FILE).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+
+
+def read_prompt_info(model_dir: str | Path) -> dict | None:
+    """What `write_prompt_info` saved, or None for a model r1kit did not write."""
+    path = Path(model_dir) / PROMPT_INFO_FILE
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def _info(model: str | Path | None) -> dict:

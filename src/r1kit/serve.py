@@ -1,10 +1,11 @@
+# Kept over `transformers serve`: it ignores `n`, takes one prompt, garbles the char tokenizer, answers non-OpenAI errors, bounds no body.
 """An OpenAI-compatible HTTP server for one r1kit or Hugging Face causal LM.
 
     r1kit serve --model runs/quickstart/stages/grpo/model --port 8000
     client = openai.OpenAI(base_url="http://127.0.0.1:8000/v1", api_key="EMPTY")
 
 Endpoints: GET /v1/models, POST /v1/chat/completions, POST /v1/completions, GET /health.
-Generation is `r1kit.engines.generate_texts` (batched HF generate); one model answers one request at a
+Loading and generation are `r1kit.engines`' (as in evaluation); one model answers one request at a
 time (a lock), and every request is bounded: body size, n, max_tokens, prompt length in tokens.
 max_tokens above the server's limit (or the context left after the prompt) is capped, not refused.
 """
@@ -126,12 +127,12 @@ class ServedModel:
 
     @classmethod
     def load(cls, model: str, *, name: str | None = None, max_tokens_limit: int = 2048) -> ServedModel:
-        from r1kit.models import load_model
+        from r1kit.engines import load_for_inference
         from r1kit.prompting import prompt_format
 
         if max_tokens_limit < 1:
             raise R1kitError("--max-tokens-limit must be at least 1")
-        loaded, tokenizer = load_model(model)
+        loaded, tokenizer = load_for_inference(model)
         chat = prompt_format(model, tokenizer).chat
         return cls(loaded, tokenizer, name or model, chat, max_tokens_limit)
 
@@ -174,35 +175,17 @@ class ServedModel:
 
         from r1kit.engines import GenerationSettings, generate_texts
 
-        greedy = temperature == 0
-        samples = 1 if greedy else n  # greedy choices are all the same: generate one, repeat it
         settings = GenerationSettings(max_new_tokens=max_tokens, batch_size=MAX_SEQUENCES, temperature=temperature,
-                                      top_p=top_p, stop=stop)
+                                      top_p=top_p, stop=stop, keep_stop=False)  # OpenAI leaves the stop string out
         lengths: list[tuple[int, bool]] = []
         with self.lock:
             if seed is not None:
                 torch.manual_seed(seed)
-            texts = generate_texts(self.model, self.tokenizer, prompts, samples=samples, greedy=greedy, settings=settings,
-                             streamer=streamer, lengths=lengths)
-        flat = iter(lengths)
-        out = []
-        for row in texts:
-            choices = [_choice(text, *next(flat), stop) for text in row]
-            out.append([choices[0]] * n if greedy else choices)
-        return out
-
-
-def _choice(text: str, tokens: int, ended: bool, stop: tuple[str, ...]) -> Choice:
-    cut = _stop_at(text, stop)
-    if cut is not None:
-        return Choice(text[:cut], tokens, "stop")
-    return Choice(text, tokens, "stop" if ended else "length")
-
-
-def _stop_at(text: str, stop: tuple[str, ...]) -> int | None:
-    """Where the first stop string starts (OpenAI leaves the stop string out), or None."""
-    found = [i for i in (text.find(s) for s in stop) if i >= 0]
-    return min(found) if found else None
+            texts = generate_texts(self.model, self.tokenizer, prompts, samples=n, greedy=temperature == 0,
+                                   settings=settings, streamer=streamer, lengths=lengths)
+        ends = iter(lengths)
+        return [[Choice(text, tokens, "stop" if stopped else "length") for text, (tokens, stopped) in zip(row, ends)]
+                for row in texts]
 
 
 # ---------------------------------------------------------------- the app
@@ -404,6 +387,8 @@ def _events(served: ServedModel, streamer, prompt: str, prompt_tokens: int, opti
     thread.start()
     if chat:
         yield f"data: {json.dumps(head | {'object': 'chat.completion.chunk', 'choices': [{'index': 0, 'delta': {'role': 'assistant', 'content': ''}, 'finish_reason': None}]})}\n\n"
+    from r1kit.engines import stop_at
+
     stop, hold = options["stop"], max((len(s) for s in options["stop"]), default=1) - 1
     text, sent = "", 0
     for piece in _pieces(streamer):
@@ -411,7 +396,7 @@ def _events(served: ServedModel, streamer, prompt: str, prompt_tokens: int, opti
             yield ""  # nothing new: a moment at which a cancelled stream can stop (see _stream)
             continue
         text += piece
-        cut = _stop_at(text, stop)
+        cut = stop_at(text, stop, keep=False)
         safe = cut if cut is not None else len(text) - hold
         if safe > sent:
             yield event(text[sent:safe])

@@ -15,7 +15,7 @@ EVAL_FILE = "eval.json"
 def run_eval(run: RunDir, stage, meter) -> None:
     from rich.progress import Progress
 
-    from r1kit.engines import GenerationSettings, choose_engine, load_for_eval, parameter_count
+    from r1kit.engines import GenerationSettings, choose_engine, load_for_inference, parameter_count
     from r1kit.evaluate import evaluate_model, problems_from_jsonl, problems_from_task
     from r1kit.prompting import prompt_format
     from r1kit.report import print_accuracy, print_comparisons
@@ -35,7 +35,7 @@ def run_eval(run: RunDir, stage, meter) -> None:
         overall = progress.add_task("models", total=len(stage.models))
         for name in stage.models:
             path = run.model_path(name)
-            model, tokenizer = load_for_eval(path, engine, dtype=recipe.model.dtype, seed=recipe.seed)
+            model, tokenizer = load_for_inference(path, engine, dtype=recipe.model.dtype, seed=recipe.seed)
             fmt = prompt_format(path, tokenizer)
             bar = progress.add_task(f"eval {name}", total=sequences)
             step = lambda n: progress.advance(bar, n)  # noqa: E731

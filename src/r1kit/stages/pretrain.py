@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -15,18 +14,19 @@ from r1kit.ledger import TokenMeter
 from r1kit.rundir import RunDir
 from r1kit.stages.common import stage_data, training_paths
 
-TINY_WORLD_CACHE = Path(os.environ.get("R1KIT_CACHE", Path.home() / ".cache" / "r1kit"))
 BASE_PROMPT_INFO = {"style": "answer", "chat": False}  # trained on answers: no trace style to inherit
 
 
 def base_cache(run: RunDir, stage) -> Path:
+    from r1kit.models import cache_root
+
     preset = stage.preset or run.recipe.model.preset
     config = {"preset": preset, "stage": stage.model_dump(mode="json", exclude={"name", "preset"}),
               "seed": run.recipe.seed, "format": 1}
     if stage.data.traces:  # trace rows are rendered in the recipe's style (absent otherwise: old keys hold)
         config["trace_style"] = run.recipe.style
     key = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
-    return TINY_WORLD_CACHE / "base" / key
+    return cache_root() / "base" / key
 
 
 def run_pretrain(run: RunDir, stage, meter) -> None:

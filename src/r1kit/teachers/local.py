@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from r1kit.engines import GenerationSettings, generate_texts
-from r1kit.models import for_inference, load_model
+from r1kit.engines import GenerationSettings, generate_texts, load_for_inference
 from r1kit.prompting import prompt_format
 
 
@@ -15,8 +14,7 @@ class LocalTeacher:
 
     def __init__(self, path_or_hub_id: str, *, dtype=None, batch_size: int = 64, style: str | None = None,
                  device=None):
-        model, self.tokenizer = load_model(path_or_hub_id, dtype=dtype, device=device)
-        self.model = for_inference(model, dtype)  # bf16 weights where the CPU has them and the model is large
+        self.model, self.tokenizer = load_for_inference(path_or_hub_id, device=device, dtype=dtype)
         self.format = prompt_format(path_or_hub_id, self.tokenizer, style=style)
         self.style = self.format.style
         self.batch_size = batch_size
@@ -27,14 +25,10 @@ class LocalTeacher:
         import torch
 
         texts = [self.format.wrap(prompt, self.tokenizer) for prompt in prompts]
-        greedy = temperature == 0
-        settings = GenerationSettings(max_new_tokens=max_tokens, batch_size=self.batch_size,
-                                      temperature=temperature or 1.0)
+        settings = GenerationSettings(max_new_tokens=max_tokens, batch_size=self.batch_size, temperature=temperature or 1.0)
         torch.manual_seed(seed)  # same prompts + seed => same samples, so a resumed run repeats itself
-        # transformers refuses num_return_sequences > 1 without sampling; greedy copies are identical anyway
-        outputs = generate_texts(self.model, self.tokenizer, texts, samples=1 if greedy else n, greedy=greedy,
-                           settings=settings, progress=progress)
-        return [out * n for out in outputs] if greedy else outputs
+        return generate_texts(self.model, self.tokenizer, texts, samples=n, greedy=temperature == 0, settings=settings,
+                              progress=progress)
 
     def count_tokens(self, text: str) -> int:
         """Tokens in a completion; collection uses it to tell a truncated (overlong) sample."""

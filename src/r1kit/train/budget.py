@@ -1,7 +1,7 @@
 """Equal compute for ablations: a FLOPs budget becomes a step count (SFT, where every step costs
 about the same) or a stop signal (trainers that generate, where a step costs what the model wrote).
 
-FLOPs are the usual estimates for the student: 6·N per trained token, 2·N per generated token, so
+FLOPs are the ledger's estimates for the student: 6·N per trained token, 2·N per generated token, so
 a token that is generated and then trained on (GRPO, on-policy distillation) costs 8·N.
 """
 
@@ -12,8 +12,9 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-TRAIN_FLOPS_PER_TOKEN = 6
-GENERATE_AND_TRAIN_FLOPS_PER_TOKEN = 8
+from r1kit.ledger import FORWARD_FLOPS_PER_TOKEN, TRAIN_FLOPS_PER_TOKEN
+
+GENERATE_AND_TRAIN_FLOPS_PER_TOKEN = TRAIN_FLOPS_PER_TOKEN + FORWARD_FLOPS_PER_TOKEN
 
 
 def row_lengths(dataset, tokenizer) -> list[int]:

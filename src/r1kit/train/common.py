@@ -13,6 +13,7 @@ from transformers import TrainerCallback
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 from r1kit.files import write_text
+from r1kit.ledger import resumed_tokens  # noqa: F401 (train/sft imports it from here)
 from r1kit.precision import cpu_bf16_pays
 
 
@@ -166,14 +167,6 @@ def mean_logged_loss(path: Path, fallback: float) -> float:
             steps += row["step"] - previous
             previous = row["step"]
     return total / steps if steps else fallback
-
-
-def resumed_tokens(checkpoint: str | None) -> int:
-    """The token count a checkpoint saved (`ledger.CARRY_FILE`), to continue TRL's `num_tokens`."""
-    from r1kit.ledger import CARRY_FILE
-
-    path = Path(checkpoint or "") / CARRY_FILE
-    return int(json.loads(path.read_text()).get("num_tokens", 0)) if checkpoint and path.is_file() else 0
 
 
 class QuietProgress(ProgressCallback):

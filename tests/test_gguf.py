@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from r1kit import models
-from r1kit.models import gguf
+from r1kit.models import gguf as gguf_models
 from r1kit.errors import R1kitError
 from r1kit.models import ModelNotFoundError, count_parameters, load_model, resolve_model_path
 
@@ -54,7 +54,7 @@ def loaded(converted):
 
 def test_converted_into_the_cache_once(converted, cache, smollm2):
     out, printed = converted
-    marker = json.loads(open(os.path.join(out, gguf.GGUF_MARKER)).read())
+    marker = json.loads(open(os.path.join(out, gguf_models.GGUF_MARKER)).read())
     assert os.path.dirname(out) == str(cache / "gguf")
     assert os.path.basename(out) == marker["sha256"][:16]  # keyed by the file's content
     assert printed.count("converted ") == 1
@@ -68,8 +68,8 @@ def test_second_resolve_does_not_convert(converted, smollm2, monkeypatch, capsys
     def boom(*a, **k):
         raise AssertionError("converted a second time")
 
-    monkeypatch.setattr(gguf, "_read_gguf", boom)
-    monkeypatch.setattr(gguf.hashlib, "sha256", boom)  # nor hashed again: (path, size, mtime) unchanged
+    monkeypatch.setattr(gguf_models, "_read_gguf", boom)
+    monkeypatch.setattr(gguf_models.hashlib, "sha256", boom)  # nor hashed again: (path, size, mtime) unchanged
     assert resolve_model_path(smollm2) == converted[0]
     model, _ = load_model(str(smollm2))  # load_model takes the GGUF path directly
     assert model.config._name_or_path == converted[0]  # TRL rebuilds GRPO's reference model from this

@@ -79,12 +79,12 @@ def generate_texts(model, tokenizer, prompts: list[str], *, samples: int = 1, gr
                                      progress=progress)
     else:
         texts = _hf_generate(model, tokenizer, prompts, draws, greedy, settings, progress, streamer, found)
-    repeat, ends, outputs = samples // draws, iter(found), []
+    repeat, sizes, outputs = samples // draws, iter(found), []
     for row in texts:
-        cut = [_cut(text, settings) for text in row]
-        outputs.append([text for text, _ in cut] * repeat)
-        if lengths is not None:  # `cut` first: zip stops on it without taking one more from `ends`
-            lengths.extend([(tokens, eos or stopped) for (_, stopped), (tokens, eos) in zip(cut, ends)] * repeat)
+        ends = [stop_at(text, settings.stop, keep=settings.keep_stop) for text in row]
+        outputs.append([text[:end] for text, end in zip(row, ends)] * repeat)
+        if lengths is not None:  # `ends` first: zip stops on it without taking one more from `sizes`
+            lengths.extend([(n, eos or end is not None) for end, (n, eos) in zip(ends, sizes)] * repeat)
     return outputs
 
 
@@ -92,11 +92,6 @@ def stop_at(text: str, stop: tuple[str, ...] | list[str], *, keep: bool) -> int 
     """Where `text` ends at its first stop string: after it (`keep`) or before it; None without one."""
     ends = [i + len(s) if keep else i for s in stop if (i := text.find(s)) >= 0]
     return min(ends) if ends else None
-
-
-def _cut(text: str, settings: GenerationSettings) -> tuple[str, bool]:
-    end = stop_at(text, settings.stop, keep=settings.keep_stop)
-    return (text, False) if end is None else (text[:end], True)
 
 
 def _hf_generate(model, tokenizer, prompts, samples, greedy, settings, progress, streamer, lengths):
@@ -207,34 +202,22 @@ def count_saved_parameters(path: str | Path) -> int:
 
 def load_for_inference(path: str, engine: str = "hf", *, device=None, dtype=None, seed: int = 0):
     """(model, tokenizer) ready to generate or score: a `VLLMModel`, or a transformers model on
-    `device` (default: this process's) in `dtype` (default: `inference_weights`)."""
-    from r1kit.models import load_model, load_tokenizer, resolve_model_path
+    `device` (default: this process's) in `dtype` (default: bf16 on a CPU where it pays, else as saved)."""
+    import torch
+
+    from r1kit.distributed import device as process_device
+    from r1kit.models import count_parameters, load_model, load_tokenizer, resolve_model_path
+    from r1kit.precision import cpu_bf16_pays
 
     if engine == "vllm":
         path = resolve_model_path(path)  # a .gguf becomes its converted directory
-        tokenizer = load_tokenizer(path)
-        if tokenizer.pad_token is None:
-            tokenizer.pad_token = tokenizer.eos_token
-        return VLLMModel(path, dtype=dtype, seed=seed), tokenizer
-    if device is None:
-        from r1kit.distributed import device as process_device
-
-        device = process_device()
-    model, tokenizer = load_model(path, dtype=dtype, device=device)
-    return (model if dtype is not None else inference_weights(model)), tokenizer
-
-
-def inference_weights(model):
-    """`model` in the dtype it generates and scores in when none was asked for: bf16 weights on a
-    CPU where bf16 pays (`r1kit.precision`). Training keeps fp32 weights and uses bf16 autocast."""
-    import torch
-
-    from r1kit.models import count_parameters
-    from r1kit.precision import cpu_bf16_pays
-
-    if model.device.type == "cpu" and model.dtype == torch.float32 and cpu_bf16_pays(count_parameters(model)):
-        return model.to(torch.bfloat16)
-    return model
+        return VLLMModel(path, dtype=dtype, seed=seed), load_tokenizer(path)
+    model, tokenizer = load_model(path, dtype=dtype, device=device or process_device())
+    # bf16 weights, not autocast: generation only reads them (training keeps fp32 weights and autocasts)
+    if dtype is None and model.device.type == "cpu" and model.dtype == torch.float32 \
+            and cpu_bf16_pays(count_parameters(model)):
+        model = model.to(torch.bfloat16)
+    return model, tokenizer
 
 
 def parameter_count(model) -> int:

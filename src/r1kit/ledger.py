@@ -161,7 +161,6 @@ class Meter:
         write_json(self.path, row, indent=1)
 
 
-
 def new_attempt_id() -> str:
     return uuid.uuid4().hex[:8]
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import __version__ as transformers_version
 
 from r1kit.errors import R1kitError
 from r1kit.files import atomic_dir, write_json
@@ -70,9 +71,7 @@ def convert_gguf(gguf_file) -> Path:
     if _converted(out):
         return out
     model, tokenizer = _read_gguf(src)
-    import transformers
-
-    marker = {"source": str(src), "sha256": digest, "format": GGUF_FORMAT, "transformers": transformers.__version__,
+    marker = {"source": str(src), "sha256": digest, "format": GGUF_FORMAT, "transformers": transformers_version,
               "architecture": type(model).__name__, "parameters": count_parameters(model)}
     # A stale, incomplete directory is replaced; so is another process's identical conversion.
     with atomic_dir(out, replace=True) as tmp:
@@ -84,11 +83,8 @@ def convert_gguf(gguf_file) -> Path:
 
 
 def _converted(out: Path) -> bool:
-    marker = out / GGUF_MARKER
-    if not (marker.is_file() and (out / "config.json").is_file()):
-        return False
     try:
-        return json.loads(marker.read_text()).get("format") == GGUF_FORMAT
+        return (out / "config.json").is_file() and json.loads((out / GGUF_MARKER).read_text()).get("format") == GGUF_FORMAT
     except (OSError, json.JSONDecodeError):
         return False
 

@@ -40,7 +40,7 @@ def load_model(name_or_path: str, *, dtype=None, device=None):
     A `.gguf` file (or a directory holding exactly one) is converted once into a trainable
     transformers directory in the r1kit cache (see `resolve_model_path`) and loaded from there.
     `dtype` is passed to transformers ("auto", "bfloat16", torch.float32, ...); None keeps
-    transformers' default. A tokenizer without a pad token gets EOS as pad (TRL does the same).
+    transformers' default.
     """
     name = resolve_model_path(name_or_path)
     path = Path(name).expanduser()
@@ -61,24 +61,24 @@ def load_model(name_or_path: str, *, dtype=None, device=None):
             f"cannot load model '{name}' ({reason}); check the hub id, or download it while online "
             f"(`hf download {name}`) and run offline with HF_HUB_OFFLINE=1, or pass a local path"
         ) from e
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
     if device is not None:
         model = model.to(device)
     return model, tokenizer
 
 
 def load_tokenizer(name: str):
+    """The tokenizer of model `name`; one without a pad token pads with EOS (as TRL does)."""
     # transformers 5 maps model_type "qwen2" to Qwen2Tokenizer whatever tokenizer_config.json
     # declares, which re-imposes a byte-level pre-tokenizer and garbles the char tokenizer
     # (spaces and newlines vanish). A directory that declares the generic tokenizers backend
     # gets exactly that.
     config = Path(name) / "tokenizer_config.json"
-    if config.is_file():
-        declared = json.loads(config.read_text()).get("tokenizer_class")
-        if declared in ("TokenizersBackend", "PreTrainedTokenizerFast"):
-            return PreTrainedTokenizerFast.from_pretrained(name)
-    return AutoTokenizer.from_pretrained(name)
+    declared = json.loads(config.read_text()).get("tokenizer_class") if config.is_file() else None
+    generic = declared in ("TokenizersBackend", "PreTrainedTokenizerFast")
+    tokenizer = (PreTrainedTokenizerFast if generic else AutoTokenizer).from_pretrained(name)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
 
 
 def apply_lora(model, *, r: int = 16, alpha: int = 32, dropout: float = 0.05, target_modules="all-linear"):

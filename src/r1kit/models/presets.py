@@ -7,14 +7,9 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM, DeepseekV3Config, PreTrainedModel, Qwen2Config
 
-# Measured with count_parameters() for the 132-token char vocab (tied embeddings):
-#   tiny-1m   1,002,624   dense Qwen2, 5 x 128
-#   tiny-2m   1,689,280   dense Qwen2, 5 x 160 (the ablation's teacher)
-#   tiny-5m   4,758,784   dense Qwen2, 6 x 256
-#   tiny-moe  6,415,872   DeepSeek-V3 (MLA + MoE: 8 routed experts, top-2, 1 shared), 4 x 256;
-#                         about 2.9M active per token
+# Parameters are count_parameters() for the 132-token char vocab (tied embeddings).
 PRESETS: dict[str, dict[str, Any]] = {
-    "tiny-1m": {
+    "tiny-1m": {  # 1,002,624: dense Qwen2, 5 x 128
         "arch": "qwen2",
         "hidden_size": 128,
         "intermediate_size": 384,
@@ -22,7 +17,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "num_attention_heads": 4,
         "num_key_value_heads": 2,
     },
-    "tiny-2m": {
+    "tiny-2m": {  # 1,689,280: dense Qwen2, 5 x 160 (the ablation's teacher)
         "arch": "qwen2",
         "hidden_size": 160,
         "intermediate_size": 480,
@@ -30,7 +25,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "num_attention_heads": 5,
         "num_key_value_heads": 5,
     },
-    "tiny-5m": {
+    "tiny-5m": {  # 4,758,784: dense Qwen2, 6 x 256
         "arch": "qwen2",
         "hidden_size": 256,
         "intermediate_size": 768,
@@ -38,7 +33,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "num_attention_heads": 8,
         "num_key_value_heads": 4,
     },
-    "tiny-moe": {
+    "tiny-moe": {  # 6,415,872 (about 2.9M active per token): DeepSeek-V3, MLA + MoE, 4 x 256
         "arch": "deepseek_v3",
         "hidden_size": 256,
         "intermediate_size": 768,  # the dense layers (first_k_dense_replace)

@@ -266,6 +266,21 @@ def test_sampling_params_match_transformers_generation():
     assert engines.stop_at("no stop here", ("</answer>",), keep=True) is None
 
 
+def test_one_generation_policy_repeats_greedy_and_cuts_stops_as_asked():
+    class Echo:  # another engine: the same text for every draw
+        def generate_texts(self, tokenizer, prompts, *, samples, greedy, settings, progress=None):
+            self.draws = samples
+            return [[p + "|answer 1|answer 2"] * samples for p in prompts]
+
+    echo, stop = Echo(), ("|answer 1",)
+    assert engines.generate_texts(echo, None, ["a"], samples=3, settings=GenerationSettings(stop=stop)) \
+        == [["a|answer 1"] * 3]
+    assert echo.draws == 1  # greedy completions are generated once
+    dropped = GenerationSettings(stop=stop, keep_stop=False)
+    assert engines.generate_texts(echo, None, ["a"], samples=2, greedy=False, settings=dropped) == [["a", "a"]]
+    assert echo.draws == 2
+
+
 def test_evaluation_uses_another_engine_through_generate_texts():
     from r1kit.evaluate import evaluate_model, problems_from_task
     from r1kit.models import build_char_tokenizer

@@ -181,6 +181,19 @@ def test_chat_models_get_the_template(model_dir):
     assert served.chat_prompt(messages) == "user: 1+1\nassistant: 2<|eos|>user: 2+2\nassistant: "
 
 
+@pytest.mark.parametrize("native", [True, False])
+def test_served_in_the_dtype_evaluation_loads(model_dir, native, monkeypatch):
+    import torch
+
+    from r1kit import precision
+    from r1kit.engines import load_for_inference
+
+    monkeypatch.setattr(precision, "cpu_bf16_supported", lambda: native)
+    monkeypatch.setattr(precision, "CPU_BF16_MIN_PARAMETERS", 1)  # the tiny model counts as large: bf16 where native
+    served = ServedModel.load(str(model_dir), name="t").model
+    assert served.dtype == load_for_inference(str(model_dir))[0].dtype == (torch.bfloat16 if native else torch.float32)
+
+
 def test_cli_errors_are_one_line(tmp_path, capsys, monkeypatch):
     assert main(["serve", "--model", str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err

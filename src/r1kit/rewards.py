@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from r1kit.errors import R1kitError
+from r1kit.errors import R1kitError, suggest
 from r1kit.verify import check_steps, extract_answer, is_correct
 
 RewardFn = Callable[..., list[float]]
@@ -98,11 +98,7 @@ REGISTRY: dict[str, Callable[..., RewardFn]] = {
 
 def get(name: str, **params: Any) -> RewardFn:
     if name not in REGISTRY:
-        import difflib
-
-        close = difflib.get_close_matches(name, list(REGISTRY), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise R1kitError(f"unknown reward {name!r}{hint}; known rewards: {', '.join(REGISTRY)}")
+        raise R1kitError(f"unknown reward {name!r}{suggest(name, REGISTRY)}; known rewards: {', '.join(REGISTRY)}")
     try:
         return REGISTRY[name](**params)
     except TypeError as error:

@@ -26,6 +26,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from r1kit.errors import R1kitError, suggest
+from r1kit.expr import Granularity
 
 
 class Strict(BaseModel):
@@ -92,8 +93,15 @@ class DataSpec(Strict):
     # Share of the task's rows rendered in the recipe's trace style instead of `style` (pretraining).
     # Left out of the dump when 0, so the stage hash and base cache key of a recipe without it do not change.
     traces: float = Field(0.0, ge=0.0, lt=1.0, exclude_if=lambda value: value == 0)
-    fine_steps: bool = False  # the old name of granularity: partial
-    granularity: Literal["op", "partial", "digit"] | None = None  # the compiler's trace granularity (arithmetic)
+    granularity: Granularity | None = None  # the compiler's trace granularity (arithmetic)
+
+    @model_validator(mode="before")
+    @classmethod
+    def renamed(cls, value: Any) -> Any:
+        if isinstance(value, dict) and "fine_steps" in value:
+            raise ValueError("unknown key 'fine_steps' (did you mean 'granularity'? fine_steps: true is "
+                             "granularity: partial)")
+        return value
 
     @field_validator("levels")
     @classmethod

@@ -30,8 +30,6 @@ def _stage_data(run: RunDir, stage, *, style: str, drop: tuple[str, ...] = ()):
     task = spec.task or recipe.task
     skill_rows = round(spec.count * spec.skills)
     options = {"granularity": spec.granularity} if spec.granularity else {}  # only the arithmetic compiler has it
-    if spec.fine_steps:
-        options["fine_steps"] = True
     # A share of the task's rows as worked solutions in the recipe's style (pretraining; the skills stay answer-only).
     mix = {"traces": spec.traces, "trace_style": recipe.style} if spec.traces else {}
     built = data_mod.build(task, spec.levels, spec.count - skill_rows + 1, style=style, seed=recipe.seed,

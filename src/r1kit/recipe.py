@@ -15,7 +15,6 @@ impossible values fail with one message (and "did you mean" for typos).
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 import typing
@@ -439,12 +438,10 @@ def validate(raw: dict, source: str = "recipe", *, processes: int | None = None)
     processes = processes or int(os.environ.get("WORLD_SIZE", "1"))
     for stage in recipe.stages:
         if stage.kind in TRAINING_KINDS:
-            _check_train_args(stage, source)
-        if stage.kind == "grpo":
-            _check_grpo_batch(stage, source, processes)
-            if stage.curriculum and processes > 1:
-                raise R1kitError(f"{source}: stages.{stage.name}.curriculum runs in one process only (each "
-                                 "process would see only its own groups); remove it or launch one process")
+            _check_train(stage, source, recipe.seed, processes)
+        if stage.kind == "grpo" and stage.curriculum and processes > 1:
+            raise R1kitError(f"{source}: stages.{stage.name}.curriculum runs in one process only (each "
+                             "process would see only its own groups); remove it or launch one process")
     return recipe
 
 
@@ -510,80 +507,19 @@ def _model_at(loc: tuple) -> type[BaseModel] | None:
     return model
 
 
-def trl_config_class(stage):
-    from trl import DistillationConfig, GRPOConfig, SFTConfig
-
+def trainer_kind(stage) -> str:
+    """Which TRL config a training stage's `train:` fills (`r1kit.train.config.KINDS`)."""
     if stage.kind == "grpo":
-        return GRPOConfig
-    if stage.kind == "distill" and stage.mode == "logit":
-        return DistillationConfig
-    return SFTConfig
+        return "grpo"
+    return "distill" if stage.kind == "distill" and stage.mode == "logit" else "sft"
 
 
-_SIMPLE = {int: (int,), float: (int, float), bool: (bool,), str: (str,)}
+def _check_train(stage, source: str, seed: int, processes: int) -> None:
+    """Build the stage's TRL config now, so TRL's own checks fail before any stage has trained."""
+    from r1kit.train.config import trainer_config
 
-
-def _check_train_args(stage, source: str) -> None:
-    """`train:` keys must be fields of the TRL config, with the right simple types."""
-    fields = {f.name: f for f in dataclasses.fields(trl_config_class(stage))}
-    for key, value in stage.train.items():
-        if key not in fields:
-            raise R1kitError(f"{source}: unknown key 'stages.{stage.name}.train.{key}' "
-                             f"(not a {trl_config_class(stage).__name__} field){suggest(key, fields)}")
-        expected = _simple_type(fields[key].type)
-        if expected and value is not None and not (isinstance(value, _SIMPLE[expected]) and
-                                                   not (expected is not bool and isinstance(value, bool))):
-            raise R1kitError(f"{source}: stages.{stage.name}.train.{key} must be {expected.__name__}, got {value!r}")
-        if key in ("max_steps", "per_device_train_batch_size", "num_generations") and isinstance(value, int) and value < 1 and not (key == "max_steps" and value == -1):
-            raise R1kitError(f"{source}: stages.{stage.name}.train.{key} must be at least 1, got {value}")
-        if key == "learning_rate" and isinstance(value, (int, float)) and value <= 0:
-            raise R1kitError(f"{source}: stages.{stage.name}.train.learning_rate must be positive, got {value}")
-        if key == "use_vllm" and value:
-            from r1kit.engines import vllm_available, vllm_missing
-
-            if not vllm_available():
-                raise R1kitError(f"{source}: {vllm_missing(f'stages.{stage.name}.train.use_vllm')}")
-
-
-def _check_grpo_batch(stage, source: str, processes: int) -> None:
-    """The batch rules of TRL's GRPOConfig.__post_init__, checked now: TRL would reject them only
-    when the stage starts, after every stage before it has trained. Each prompt's group of
-    `num_generations` completions must fit whole in a generation batch."""
-    from r1kit.train.grpo import GRPO_DEFAULTS
-
-    set_ = {key: value for key, value in stage.train.items() if value is not None}
-    train = {"gradient_accumulation_steps": 1, **GRPO_DEFAULTS, **set_}
-    where = f"{source}: stages.{stage.name}.train"
-    generations, per_device = train["num_generations"], train["per_device_train_batch_size"]
-    global_batch = per_device * processes
-    batch = f"per_device_train_batch_size {per_device} x {processes} process{'es' * (processes != 1)}"
-    if generations < 2:
-        raise R1kitError(f"{where}.num_generations must be at least 2 (GRPO compares a prompt's completions), "
-                         f"got {generations}")
-    if train.get("auto_find_batch_size"):
-        raise R1kitError(f"{where}.auto_find_batch_size breaks GRPO's prompt groups; remove it and lower "
-                         "per_device_train_batch_size instead")
-    steps, generation_batch = train.get("steps_per_generation"), train.get("generation_batch_size")
-    if steps is not None and generation_batch is not None:
-        raise R1kitError(f"{where}: set generation_batch_size or steps_per_generation, not both")
-    if generation_batch is not None and generation_batch % global_batch:
-        raise R1kitError(f"{where}.generation_batch_size ({generation_batch}) must be a multiple of "
-                         f"{batch} = {global_batch}")
-    if generation_batch is None:  # TRL's default: one generation per optimizer step's worth of batches
-        steps = steps or train["gradient_accumulation_steps"]
-        generation_batch, batch = global_batch * steps, f"{batch} x {steps} step{'s' * (steps != 1)} per generation"
-    else:
-        batch = "generation_batch_size"
-    if generation_batch % generations:
-        raise R1kitError(f"{where}: the generation batch ({batch} = {generation_batch}) must be divisible by "
-                         f"num_generations ({generations}); set num_generations to a divisor of "
-                         f"{generation_batch}, or per_device_train_batch_size to a multiple of {generations}")
-
-
-def _simple_type(annotation: Any) -> type | None:
-    if isinstance(annotation, str):
-        annotation = {"int": int, "float": float, "bool": bool, "str": str}.get(annotation.split(" |")[0].strip(), None)
-    if annotation in _SIMPLE:
-        return annotation
-    args = [a for a in typing.get_args(annotation) if a is not type(None)]
-    return args[0] if len(args) == 1 and args[0] in _SIMPLE else None
+    try:
+        trainer_config(trainer_kind(stage), stage.train, output_dir="unused", seed=seed, processes=processes,
+                       completion_only=stage.kind != "pretrain", where=f"stages.{stage.name}.train")
+    except R1kitError as error:
+        raise R1kitError(f"{source}: {error}") from None

@@ -105,18 +105,20 @@ def read_curves(run: RunDir, stage) -> dict[str, Any]:
     return {"curves": {stage.name: read_metrics(run.stage_dir(stage.name) / "metrics.jsonl")}}
 
 
-def budgeted(run: RunDir, stage, model, tokenizer, dataset, defaults: dict[str, Any]) -> tuple[dict[str, Any], list]:
-    """For trainers that generate: with a FLOPs budget, run to a step ceiling and stop on the budget."""
+def budgeted(run: RunDir, stage, model, tokenizer, dataset, kind: str) -> tuple[dict[str, Any], list]:
+    """For trainers that generate (`kind` grpo or distill): with a FLOPs budget, run to a step
+    ceiling and stop on the budget."""
     train = dict(stage.train)
     if not stage.flops_budget:
         return train, []
     from r1kit.models import count_parameters
     from r1kit.train.budget import FlopsBudget, rows_per_step, step_ceiling
+    from r1kit.train.config import trainer_config
 
     shortest = min(len(tokenizer(p, add_special_tokens=False)["input_ids"]) for p in _prompt_texts(dataset, tokenizer))
     parameters = count_parameters(model)
-    train.setdefault("logging_steps", 1)  # the budget is checked every step; TRL counts tokens as it generates
-    train["max_steps"] = step_ceiling(stage.flops_budget, parameters, shortest + 1, rows_per_step(train, defaults))
+    config = trainer_config(kind, train, output_dir=training_paths(run, stage)["output_dir"], budgeted=True)
+    train["max_steps"] = step_ceiling(stage.flops_budget, parameters, shortest + 1, rows_per_step(config))
     run.console.print(f"FLOPs budget {stage.flops_budget:.3g}: training stops when it is spent")
     return train, [FlopsBudget(stage.flops_budget, parameters)]
 

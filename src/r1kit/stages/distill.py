@@ -40,7 +40,7 @@ def sequence_distill(run: RunDir, stage, meter, model, tokenizer) -> None:
 
 def logit_distill(run: RunDir, stage, meter, model, tokenizer) -> None:
     from r1kit.models import count_parameters, load_model
-    from r1kit.train.distill import DISTILL_DEFAULTS, train_logit_distill
+    from r1kit.train.distill import train_logit_distill
 
     backend, _, teacher_path = teacher_spec(run, stage.teacher).partition(":")
     if backend != "local":
@@ -52,9 +52,10 @@ def logit_distill(run: RunDir, stage, meter, model, tokenizer) -> None:
                          "distill across tokenizers with mode: sequence (verified traces)")
     style = training_style(run, stage, teacher_path)  # the student writes as its teacher does
     dataset = stage_data(run, stage, style=style, drop=("completion",))
-    train, callbacks = budgeted(run, stage, model, tokenizer, dataset, DISTILL_DEFAULTS)
+    train, callbacks = budgeted(run, stage, model, tokenizer, dataset, "distill")
     # The student's tokens are generated and trained on (8·N each); the teacher scores them (2·N_teacher).
     on_log = TokenMeter(meter, generated_tokens=1, train_tokens=1, teacher_flops=2.0 * count_parameters(teacher))
     trainer = train_logit_distill(model, teacher, tokenizer, dataset, train=train, seed=run.recipe.seed,
-                                  on_log=on_log, callbacks=callbacks, **training_paths(run, stage))
+                                  on_log=on_log, callbacks=callbacks, budgeted=bool(stage.flops_budget),
+                                  **training_paths(run, stage))
     save_student(run, stage, trainer, tokenizer, style)

@@ -515,11 +515,13 @@ def trainer_kind(stage) -> str:
 
 
 def _check_train(stage, source: str, seed: int, processes: int) -> None:
-    """Build the stage's TRL config now, so TRL's own checks fail before any stage has trained."""
+    """Build the stage's TRL config now, so TRL's own checks fail before any stage has trained
+    (before a launch TRL sees one process, under it all of them)."""
     from r1kit.train.config import trainer_config
 
+    unseen = max(1, processes // int(os.environ.get("WORLD_SIZE", "1")))
     try:
-        trainer_config(trainer_kind(stage), stage.train, output_dir="unused", seed=seed, processes=processes,
+        trainer_config(trainer_kind(stage), stage.train, output_dir="unused", seed=seed, processes=unseen,
                        completion_only=stage.kind != "pretrain", where=f"stages.{stage.name}.train")
     except R1kitError as error:
         raise R1kitError(f"{source}: {error}") from None

@@ -84,7 +84,9 @@ def trainer_config(kind: str, train: Mapping[str, Any], *, output_dir: str | Pat
                    where: str = "train"):
     """The TRL config of a `kind` trainer: r1kit's defaults (for a model of `parameters`) under
     `train`; or one R1kitError naming `where`. `budgeted`: a FLOPs budget on a generating trainer,
-    checked on the token count TRL logs, so it logs every step. `processes`: how many will train."""
+    checked on the token count TRL logs, so it logs every step. `processes`: how many more processes
+    will train than this one sees (a check before a launch): TRL's batch arithmetic, such as GRPO's
+    whole prompt groups in a generation batch, is then done on their global batch."""
     config_cls = config_class(kind)
     _check_values(config_cls, train, where)
     args = {"output_dir": str(output_dir), "seed": seed, **COMMON, **device_defaults(parameters), **DEFAULTS[kind]}
@@ -95,6 +97,9 @@ def trainer_config(kind: str, train: Mapping[str, Any], *, output_dir: str | Pat
     if budgeted:
         args["logging_steps"] = 1
     args.update(train)
+    if processes > 1:
+        args["per_device_train_batch_size"] *= processes
+        where = f"{where} (x {processes} processes)"
     if args.get("use_vllm"):  # TRL's rollouts through vLLM (colocate, or a `trl vllm-serve` server)
         from r1kit.engines import require_vllm
 
@@ -103,8 +108,6 @@ def trainer_config(kind: str, train: Mapping[str, Any], *, output_dir: str | Pat
         config = config_cls(**args)
     except (ValueError, TypeError) as error:
         raise R1kitError(f"{where}: {error}") from None
-    if kind == "grpo" and processes > 1:
-        _check_process_batches(config, train, processes, where)
     return config
 
 
@@ -130,20 +133,3 @@ def _field_types(config_cls: type) -> dict[str, TypeAdapter]:
 
     hints = typing.get_type_hints(config_cls)
     return {f.name: TypeAdapter(hints[f.name]) for f in dataclasses.fields(config_cls) if f.init}
-
-
-def _check_process_batches(config, train: Mapping[str, Any], processes: int, where: str) -> None:
-    """TRL checks GRPO's batch arithmetic for the one process that builds the config; a launch of
-    `processes` must keep each prompt's group of completions whole in a generation batch too."""
-    per_device, generations = config.per_device_train_batch_size, config.num_generations
-    global_batch = per_device * processes
-    if train.get("generation_batch_size") is not None:
-        if config.generation_batch_size % global_batch:
-            raise R1kitError(f"{where}.generation_batch_size ({config.generation_batch_size}) must be a multiple of "
-                             f"per_device_train_batch_size {per_device} x {processes} processes = {global_batch}")
-        return
-    steps = config.steps_per_generation
-    if global_batch * steps % generations:
-        raise R1kitError(f"{where}: the generation batch (per_device_train_batch_size {per_device} x {processes} "
-                         f"processes x {steps} steps per generation = {global_batch * steps}) must be divisible "
-                         f"by num_generations ({generations})")

@@ -22,10 +22,12 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationError, field_validator,
+                      model_validator)
 
 from r1kit.errors import R1kitError, suggest
 from r1kit.expr import Granularity
+from r1kit.teachers import TeacherSpec
 
 
 class Strict(BaseModel):
@@ -211,11 +213,26 @@ class GRPOStage(Budgeted):
         return self
 
 
+def _teacher(value: Any) -> TeacherSpec:
+    if isinstance(value, TeacherSpec):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("give a teacher as a stage name, a model path, local:PATH_OR_HUB_ID or openai:MODEL_NAME")
+    try:
+        return TeacherSpec.parse(value)
+    except R1kitError as error:
+        raise ValueError(str(error)) from None
+
+
+# Parsed once here; dumped as written, so the stage hash of a recipe does not change.
+Teacher = Annotated[TeacherSpec, BeforeValidator(_teacher), PlainSerializer(lambda spec: spec.text)]
+
+
 class CollectStage(StageBase):
     """A teacher answers generated problems; only verified traces are kept (rejection sampling)."""
 
     kind: Literal["collect"]
-    teacher: str  # a stage name, or local:PATH_OR_HUB_ID, or openai:MODEL_NAME
+    teacher: Teacher  # a stage name, or local:PATH_OR_HUB_ID, or openai:MODEL_NAME
     teacher_options: dict[str, Any] = {}  # base_url, api_key_env, mode, concurrency, ...
     data: DataSpec = DataSpec()
     samples_per_problem: int = Field(4, ge=1, le=64)
@@ -231,7 +248,7 @@ class DistillStage(Budgeted):
     from_: str = Field("model", alias="from")
     mode: Literal["sequence", "logit"] = "sequence"
     traces: str | None = None  # sequence: the collect stage whose traces to learn
-    teacher: str | None = None  # logit: a stage name or a local model path
+    teacher: Teacher | None = None  # logit: a stage name or a local model path
     data: DataSpec = DataSpec()  # logit: the prompts the student answers
 
     @model_validator(mode="after")
@@ -240,6 +257,9 @@ class DistillStage(Budgeted):
             raise ValueError(f"stage {self.name!r}: sequence distillation needs traces: <a collect stage>")
         if self.mode == "logit" and not self.teacher:
             raise ValueError(f"stage {self.name!r}: logit distillation needs teacher: <a stage or model path>")
+        if self.mode == "logit" and self.teacher.backend not in ("local", "stage"):
+            raise ValueError(f"stage {self.name!r}: logit distillation needs the teacher's weights (a stage or a local "
+                             f"model), not {self.teacher.text!r}; distill from an API with mode: sequence")
         return self
 
 
@@ -297,12 +317,11 @@ _KINDS = {"pretrain": PretrainStage, "sft": SFTStage, "grpo": GRPOStage, "collec
 
 
 def stage_inputs(stage) -> list[str]:
-    """The names a stage reads: models (`from`, `models`, a teacher) and a collect stage's traces.
-    A teacher given as a backend spec (`local:…`, `openai:…`) or a path is not a stage name."""
+    """The names a stage reads: models (`from`, `models`, a teacher) and a collect stage's traces."""
     names = [stage.from_] if hasattr(stage, "from_") else list(getattr(stage, "models", []))
     teacher = getattr(stage, "teacher", None)
-    if teacher and ":" not in teacher and "/" not in teacher:
-        names.append(teacher)
+    if teacher and teacher.backend == "stage":
+        names.append(teacher.target)
     if getattr(stage, "traces", None):
         names.append(stage.traces)
     return names

@@ -1,5 +1,5 @@
 """What several stage kinds share: their training rows, the student they start from, the trace
-style they train in, FLOPs budgets for trainers that generate, and teacher specs."""
+style they train in, FLOPs budgets for trainers that generate, and the teacher a stage names."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 from r1kit import data as data_mod
 from r1kit.files import atomic_dir
 from r1kit.rundir import DATA, RunDir
+from r1kit.teachers import TeacherSpec
 from r1kit.train.common import read_metrics
 
 
@@ -130,9 +131,9 @@ def _prompt_texts(dataset, tokenizer) -> list[str]:
     return prompts
 
 
-def teacher_spec(run: RunDir, teacher: str) -> str:
-    """A stage's `teacher:` as a `load_teacher` spec: a backend spec as given, a path as a local
-    model, anything else as the name of an earlier stage (see `recipe.stage_inputs`)."""
-    if ":" in teacher:
+def resolve_teacher(run: RunDir, teacher: TeacherSpec) -> TeacherSpec:
+    """A stage's `teacher:` with an earlier stage's name replaced by the local model it made."""
+    if teacher.backend != "stage":
         return teacher
-    return f"local:{teacher if '/' in teacher else run.model_path(teacher)}"
+    path = str(run.model_path(teacher.target))
+    return TeacherSpec("local", path, f"local:{path}")

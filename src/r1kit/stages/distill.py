@@ -8,7 +8,7 @@ from r1kit.errors import R1kitError
 from r1kit.ledger import TokenMeter
 from r1kit.rundir import RunDir
 from r1kit.stages.collect import traces_dir, traces_style
-from r1kit.stages.common import (budgeted, load_student, save_stage_data, save_student, stage_data, teacher_spec,
+from r1kit.stages.common import (budgeted, load_student, resolve_teacher, save_stage_data, save_student, stage_data,
                                  training_paths, training_style)
 from r1kit.stages.sft import sft_on
 
@@ -42,10 +42,7 @@ def logit_distill(run: RunDir, stage, meter, model, tokenizer) -> None:
     from r1kit.models import count_parameters, load_model
     from r1kit.train.distill import train_logit_distill
 
-    backend, _, teacher_path = teacher_spec(run, stage.teacher).partition(":")
-    if backend != "local":
-        raise R1kitError(f"stage {stage.name!r}: logit distillation needs the teacher's weights (a stage or a local "
-                         f"model), not {stage.teacher!r}; distill from an API with mode: sequence")
+    teacher_path = resolve_teacher(run, stage.teacher).target  # a local model: the recipe checked
     teacher, teacher_tokenizer = load_model(teacher_path, dtype=run.recipe.model.dtype)
     if teacher_tokenizer.get_vocab() != tokenizer.get_vocab():
         raise R1kitError(f"stage {stage.name!r}: logit distillation needs a teacher with the student's tokenizer; "

@@ -92,7 +92,7 @@ class DataSpec(Strict):
     style: str | None = None  # default: the recipe's style
     skills: float = Field(0.0, ge=0.0, lt=1.0)  # share of retention-skill rows (pretraining)
     # Share of the task's rows rendered in the recipe's trace style instead of `style` (pretraining).
-    # Left out of the dump when 0, so the stage hash and base cache key of a recipe without it do not change.
+    # Out of the dump when 0: a recipe without it keeps its stage hash and base cache key.
     traces: float = Field(0.0, ge=0.0, lt=1.0, exclude_if=lambda value: value == 0)
     granularity: Granularity | None = None  # the compiler's trace granularity (arithmetic)
 
@@ -177,7 +177,7 @@ class GRPOStage(Budgeted):
     from_: str = Field("model", alias="from")
     data: DataSpec = DataSpec()
     rewards: dict[str, float | dict[str, Any]] = {"accuracy": 1.0}
-    # Left out of the dump when absent, so the stage hash of a recipe without one does not change.
+    # Out of the dump when absent: a recipe without one keeps its stage hash.
     curriculum: CurriculumSpec | None = Field(None, exclude_if=lambda value: value is None)
     # Blame a wrong completion only from its first wrong step (`r1kit.train.step_credit`); off by default.
     step_credit: bool = Field(False, exclude_if=lambda value: not value)
@@ -224,7 +224,7 @@ def _teacher(value: Any) -> TeacherSpec:
         raise ValueError(str(error)) from None
 
 
-# Parsed once here; dumped as written, so the stage hash of a recipe does not change.
+# Parsed once here; dumped as written, which keeps the stage hash.
 Teacher = Annotated[TeacherSpec, BeforeValidator(_teacher), PlainSerializer(lambda spec: spec.text)]
 
 

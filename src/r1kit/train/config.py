@@ -39,9 +39,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "save_steps": 100,
     },
     "grpo": {
-        # Small: the per-step gradient is mostly sampling noise, and Adam moves every weight by about
-        # the learning rate whatever its size (benchmarks/, and `r1kit.train.health` for the symptoms).
-        "learning_rate": 2e-5,
+        "learning_rate": 2e-5,  # small: Adam moves each weight ~lr a step on a noisy gradient (benchmarks/)
         "lr_scheduler_type": "constant_with_warmup",
         "warmup_steps": 0,
         "per_device_train_batch_size": 64,

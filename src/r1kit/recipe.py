@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationError, field_validator,
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationError, field_validator,
                       model_validator)
 
 from r1kit.errors import R1kitError, suggest
@@ -34,8 +34,19 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+def _known_preset(name: str | None) -> str | None:
+    from r1kit.models import PRESETS
+
+    if name is not None and name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}{suggest(name, PRESETS)}; presets: {', '.join(PRESETS)}")
+    return name
+
+
+Preset = Annotated[str | None, AfterValidator(_known_preset)]
+
+
 class ModelSpec(Strict):
-    preset: str | None = None  # build a tiny model (the tiny world)
+    preset: Preset = None  # build a tiny model (the tiny world)
     path: str | None = None  # or load any HF causal LM by local path or hub id
     lora: dict[str, Any] | None = None  # {r, alpha, dropout, target_modules}
     dtype: str | None = None  # "auto", "bfloat16", ...; default: bf16 on CUDA, fp32 on CPU
@@ -44,11 +55,6 @@ class ModelSpec(Strict):
     def one_source(self) -> ModelSpec:
         if (self.preset is None) == (self.path is None):
             raise ValueError("set exactly one of model.preset (a tiny model) or model.path (a HF model)")
-        if self.preset is not None:
-            from r1kit.models import PRESETS
-
-            if self.preset not in PRESETS:
-                raise ValueError(f"unknown preset {self.preset!r}{suggest(self.preset, PRESETS)}; presets: {', '.join(PRESETS)}")
         return self
 
     @field_validator("path")
@@ -121,18 +127,9 @@ class StageBase(Strict):
 
 class PretrainStage(StageBase):
     kind: Literal["pretrain"]
-    preset: str | None = None  # another tiny model than the recipe's (e.g. a bigger teacher)
+    preset: Preset = None  # another tiny model than the recipe's (e.g. a bigger teacher)
     data: DataSpec = DataSpec(levels="1-4", count=20000, style="answer", skills=0.25)
     train: dict[str, Any] = {}
-
-    @field_validator("preset")
-    @classmethod
-    def known_preset(cls, value: str | None) -> str | None:
-        from r1kit.models import PRESETS
-
-        if value is not None and value not in PRESETS:
-            raise ValueError(f"unknown preset {value!r}{suggest(value, PRESETS)}; presets: {', '.join(PRESETS)}")
-        return value
 
 
 class Budgeted(StageBase):
@@ -527,7 +524,7 @@ def _model_at(loc: tuple) -> type[BaseModel] | None:
 
 
 def trainer_kind(stage) -> str:
-    """Which TRL config a training stage's `train:` fills (`r1kit.train.config.KINDS`)."""
+    """Which TRL config a training stage's `train:` fills (`r1kit.train.config.config_class`)."""
     if stage.kind == "grpo":
         return "grpo"
     return "distill" if stage.kind == "distill" and stage.mode == "logit" else "sft"

@@ -5,6 +5,7 @@ fails before any work; the trainers build it again with the real output director
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import typing
 from collections.abc import Mapping
@@ -16,61 +17,32 @@ from pydantic import TypeAdapter, ValidationError
 from r1kit.errors import R1kitError, suggest
 from r1kit.train.common import device_defaults
 
-# sft: SFTConfig (pretraining and sequence distillation too); distill: on-policy logit distillation.
-KINDS = ("sft", "grpo", "distill")
-
 COMMON: dict[str, Any] = {
-    "report_to": [],
-    "save_strategy": "steps",
+    "report_to": [], "save_strategy": "steps", "dataloader_num_workers": 0,
     "save_total_limit": 2,  # a damaged newest checkpoint falls back to the one before
-    "dataloader_num_workers": 0,
     "disable_tqdm": False,  # transformers turns the bar off when its logging is quiet, which r1kit makes it
 }
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "sft": {
-        "max_length": 512,
-        "learning_rate": 1e-3,
-        "lr_scheduler_type": "cosine",
-        "warmup_steps": 0.05,  # a float below 1 is a ratio of the total steps
-        "weight_decay": 0.0,
-        "per_device_train_batch_size": 64,
-        "num_train_epochs": 1,
-        "logging_steps": 10,
-        "save_steps": 100,
-    },
-    "grpo": {
-        "learning_rate": 2e-5,  # small: Adam moves each weight ~lr a step on a noisy gradient (benchmarks/)
-        "lr_scheduler_type": "constant_with_warmup",
-        "warmup_steps": 0,
-        "per_device_train_batch_size": 64,
-        "num_generations": 8,
-        "max_completion_length": 96,
-        "temperature": 1.0,
-        "beta": 0.0,
-        "logging_steps": 5,
-        "save_steps": 50,
-    },
-    "distill": {
-        "learning_rate": 1e-3,
-        "lr_scheduler_type": "constant_with_warmup",
-        "warmup_steps": 0,
-        "per_device_train_batch_size": 32,
-        "max_completion_length": 64,
-        "temperature": 1.0,
-        "beta": 0.5,  # generalized JSD between forward (0) and reverse (1) KL
-        "logging_steps": 5,
-        "save_steps": 50,
-    },
+    "sft": {"learning_rate": 1e-3, "lr_scheduler_type": "cosine", "weight_decay": 0.0, "num_train_epochs": 1,
+            "warmup_steps": 0.05,  # a float below 1 is a ratio of the total steps
+            "per_device_train_batch_size": 64, "max_length": 512, "logging_steps": 10, "save_steps": 100},
+    "grpo": {"learning_rate": 2e-5,  # small: Adam moves each weight ~lr a step on a noisy gradient (benchmarks/)
+             "lr_scheduler_type": "constant_with_warmup", "warmup_steps": 0, "per_device_train_batch_size": 64,
+             "num_generations": 8, "max_completion_length": 96, "temperature": 1.0, "beta": 0.0,
+             "logging_steps": 5, "save_steps": 50},
+    "distill": {"learning_rate": 1e-3, "lr_scheduler_type": "constant_with_warmup", "warmup_steps": 0,
+                "per_device_train_batch_size": 32, "max_completion_length": 64, "temperature": 1.0,
+                "beta": 0.5,  # generalized JSD between forward (0) and reverse (1) KL
+                "logging_steps": 5, "save_steps": 50},
 }
 # Values TRL accepts but cannot train with.
-BOUNDS = {
-    "learning_rate": (lambda v: v > 0, "must be positive"),
-    "per_device_train_batch_size": (lambda v: v >= 1, "must be at least 1"),
-    "max_steps": (lambda v: v >= 1 or v == -1, "must be at least 1"),
-}
+BOUNDS = {"learning_rate": (lambda v: v > 0, "must be positive"),
+          "per_device_train_batch_size": (lambda v: v >= 1, "must be at least 1"),
+          "max_steps": (lambda v: v >= 1 or v == -1, "must be at least 1")}
 
 
 def config_class(kind: str) -> type:
+    """sft: SFTConfig (pretraining and sequence distillation too); distill: on-policy logit distillation."""
     from trl import DistillationConfig, GRPOConfig, SFTConfig
 
     return {"sft": SFTConfig, "grpo": GRPOConfig, "distill": DistillationConfig}[kind]
@@ -87,26 +59,21 @@ def trainer_config(kind: str, train: Mapping[str, Any], *, output_dir: str | Pat
     whole prompt groups in a generation batch, is then done on their global batch."""
     config_cls = config_class(kind)
     _check_values(config_cls, train, where)
-    args = {"output_dir": str(output_dir), "seed": seed, **COMMON, **device_defaults(parameters), **DEFAULTS[kind]}
-    if kind == "sft":
-        args["completion_only_loss"] = completion_only
-    if reward_weights is not None:
-        args["reward_weights"] = reward_weights
-    if budgeted:
-        args["logging_steps"] = 1
-    args.update(train)
-    if processes > 1:
-        args["per_device_train_batch_size"] *= processes
-        where = f"{where} (x {processes} processes)"
+    args = {"output_dir": str(output_dir), "seed": seed, **COMMON, **device_defaults(parameters), **DEFAULTS[kind],
+            **({"completion_only_loss": completion_only} if kind == "sft" else {}),
+            **({"reward_weights": reward_weights} if reward_weights is not None else {}),
+            **({"logging_steps": 1} if budgeted else {}), **train}
     if args.get("use_vllm"):  # TRL's rollouts through vLLM (colocate, or a `trl vllm-serve` server)
         from r1kit.engines import require_vllm
 
         require_vllm(f"{where}.use_vllm")
+    if processes > 1:
+        args["per_device_train_batch_size"] *= processes
+        where = f"{where} (x {processes} processes)"
     try:
-        config = config_cls(**args)
+        return config_cls(**args)
     except (ValueError, TypeError) as error:
         raise R1kitError(f"{where}: {error}") from None
-    return config
 
 
 def _check_values(config_cls: type, train: Mapping[str, Any], where: str) -> None:
@@ -115,19 +82,16 @@ def _check_values(config_cls: type, train: Mapping[str, Any], where: str) -> Non
     for key, value in train.items():
         if key not in types:
             raise R1kitError(f"unknown key '{where}.{key}' (not a {config_cls.__name__} field){suggest(key, types)}")
-        if value is None:
-            continue
         try:
-            types[key].validate_python(value, strict=True)
+            if value is not None:
+                types[key].validate_python(value, strict=True)
         except ValidationError as error:
             raise R1kitError(f"{where}.{key}: {error.errors()[0]['msg'].lower()}, got {value!r}") from None
-        if key in BOUNDS and not BOUNDS[key][0](value):
+        if key in BOUNDS and value is not None and not BOUNDS[key][0](value):
             raise R1kitError(f"{where}.{key} {BOUNDS[key][1]}, got {value!r}")
 
 
 @functools.cache
 def _field_types(config_cls: type) -> dict[str, TypeAdapter]:
-    import dataclasses
-
     hints = typing.get_type_hints(config_cls)
     return {f.name: TypeAdapter(hints[f.name]) for f in dataclasses.fields(config_cls) if f.init}

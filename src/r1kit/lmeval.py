@@ -96,7 +96,8 @@ def task_manager(tasks: list[str], include_path: str | None = None):
         manager = _manager(tuple(paths), defaults=True)
     unknown = [t for t in tasks if t not in manager.all_tasks]
     if unknown:
-        raise R1kitError(f"unknown lm-eval task {unknown[0]!r}{suggest(unknown[0], manager.all_tasks, n=3)}; list them with `lm-eval ls tasks`, "
+        hint = suggest(unknown[0], manager.all_tasks, n=3)
+        raise R1kitError(f"unknown lm-eval task {unknown[0]!r}{hint}; list them with `lm-eval ls tasks`, "
                          f"or put your own task YAML in a directory and pass it as include_path")
     return manager
 

@@ -21,8 +21,7 @@ from transformers import TrainerCallback
 
 from r1kit import data, rewards
 from r1kit.models import build_char_tokenizer, build_tiny_model, count_parameters
-from r1kit.train.grpo import grpo_config
-from r1kit.train.sft import sft_config
+from r1kit.train.config import trainer_config
 
 
 class StepClock(TrainerCallback):
@@ -114,11 +113,11 @@ def main() -> None:
              "disable_tqdm": True, "logging_steps": 1000, "report_to": []}
     cpu = {"use_cpu": True} if not torch.cuda.is_available() else {}
 
-    ours_sft = sft_config(tempfile.mkdtemp(), quiet)
+    ours_sft = trainer_config("sft", quiet, output_dir=tempfile.mkdtemp())
     trl_sft = SFTConfig(output_dir=tempfile.mkdtemp(), learning_rate=1e-3, **quiet, **cpu)
     grpo_common = {"max_steps": args.grpo_steps, "per_device_train_batch_size": args.batch, "num_generations": 8,
                    "save_strategy": "no", "disable_tqdm": True, "logging_steps": 1000, "report_to": []}
-    ours_grpo = grpo_config(tempfile.mkdtemp(), grpo_common)
+    ours_grpo = trainer_config("grpo", grpo_common, output_dir=tempfile.mkdtemp())
     trl_grpo = GRPOConfig(output_dir=tempfile.mkdtemp(), learning_rate=1e-5, **grpo_common, **cpu)
 
     peak = matmul_peak()

@@ -24,8 +24,7 @@ from r1kit import data, rewards
 from r1kit.engines import GenerationSettings, generate_texts
 from r1kit.models import build_char_tokenizer, build_tiny_model, count_parameters
 from r1kit.train import device_defaults
-from r1kit.train.grpo import grpo_config
-from r1kit.train.sft import sft_config
+from r1kit.train.config import trainer_config
 
 
 def device_name() -> str:
@@ -45,8 +44,8 @@ def sft_tokens_per_s(preset: str, tokenizer, steps: int, batch: int) -> tuple[fl
 
     fresh_accelerator()
     rows = data.build("arithmetic", [1, 2, 3], batch * (steps + 2), style="compact")["train"]
-    config = sft_config(tempfile.mkdtemp(), {"max_steps": steps, "per_device_train_batch_size": batch,
-                                             "save_strategy": "no", "disable_tqdm": True, "logging_steps": 1000})
+    config = trainer_config("sft", {"max_steps": steps, "per_device_train_batch_size": batch, "save_strategy": "no",
+                                    "disable_tqdm": True, "logging_steps": 1000}, output_dir=tempfile.mkdtemp())
     marks: list[int] = []
     clock = StepClock(warmup=2)
 
@@ -68,10 +67,9 @@ def grpo_steps_per_s(preset: str, tokenizer, steps: int, batch: int, completion:
     fresh_accelerator()
     rows = data.build("arithmetic", [2, 3], 200, style="compact")["train"].remove_columns(["completion"])
     functions, weights = rewards.build({"accuracy": 1.0, "steps": 0.5})
-    config = grpo_config(tempfile.mkdtemp(), {"max_steps": steps, "per_device_train_batch_size": batch,
-                                              "num_generations": 8, "max_completion_length": completion,
-                                              "save_strategy": "no", "disable_tqdm": True, "logging_steps": 1000},
-                         reward_weights=weights)
+    config = trainer_config("grpo", {"max_steps": steps, "per_device_train_batch_size": batch, "num_generations": 8,
+                                     "max_completion_length": completion, "save_strategy": "no", "disable_tqdm": True,
+                                     "logging_steps": 1000}, output_dir=tempfile.mkdtemp(), reward_weights=weights)
     clock = StepClock(warmup=1)
     trainer = GRPOTrainer(model=build_tiny_model(preset, tokenizer), reward_funcs=functions, args=config,
                           train_dataset=rows, processing_class=tokenizer, callbacks=[clock])

@@ -180,14 +180,21 @@ def test_data_generate_passes_granularity_through():
     assert any(s.kind == "digit" for p in digit for s in p.steps)
 
 
-def test_fine_steps_is_the_partial_granularity():
-    old, new = ArithmeticTask(fine_steps=True), ArithmeticTask(granularity="partial")
-    assert old.granularity == new.granularity == "partial" and old.fine_steps and new.fine_steps
-    assert [s.text() for s in old.compile("36 * 18").steps] == ["36 * 10 = 360", "36 * 8 = 288", "360 + 288 = 648"]
-    assert repr(old.generate(30, seed=1, level=3)) == repr(new.generate(30, seed=1, level=3))
-    assert not OP.fine_steps and OP.granularity == "op" and not DIGIT.fine_steps
+def test_granularity_is_one_name():
+    partial = ArithmeticTask(granularity="partial")
+    assert [s.text() for s in partial.compile("36 * 18").steps] == ["36 * 10 = 360", "36 * 8 = 288", "360 + 288 = 648"]
+    assert ArithmeticTask().granularity == ArithmeticTask(granularity=None).granularity == OP.granularity == "op"
+    assert repr(ArithmeticTask().generate(30, seed=1, level=3)) == repr(OP.generate(30, seed=1, level=3))
     with pytest.raises(R1kitError, match="granularity"):
         ArithmeticTask(granularity="bits")
-    with pytest.raises(R1kitError, match="partial"):
-        ArithmeticTask(granularity="digit", fine_steps=True)
-    assert [s.text() for s in evaluate(parse("47 + 35"), fine="digit")[1]][-1] == "47 + 35 = 82"
+    with pytest.raises(TypeError):
+        ArithmeticTask(fine_steps=True)  # the old name is gone
+    assert [s.text() for s in evaluate(parse("47 + 35"), granularity="digit")[1]][-1] == "47 + 35 = 82"
+
+
+def test_a_recipe_with_fine_steps_is_pointed_to_granularity():
+    from r1kit import recipe
+
+    stages = [{"name": "sft", "kind": "sft", "data": {"fine_steps": True}}]
+    with pytest.raises(R1kitError, match=r"stages.sft.data: unknown key 'fine_steps' \(did you mean 'granularity'"):
+        recipe.validate({"name": "r", "model": {"preset": "tiny-1m"}, "stages": stages})

@@ -176,7 +176,7 @@ from test_collect import ARGS, ScriptedTeacher
 
 mode, out = sys.argv[1], sys.argv[2]
 if mode.startswith("die-at-"):  # SIGKILL itself in the middle of writing a chunk's rows
-    at, calls, append = int(mode[len("die-at-"):]), [0], collect_module._append
+    at, calls, append = int(mode[len("die-at-"):]), [0], collect_module.append_rows
     def dying_append(path, rows):
         calls[0] += 1
         if calls[0] == at:
@@ -184,7 +184,7 @@ if mode.startswith("die-at-"):  # SIGKILL itself in the middle of writing a chun
                 f.write(json.dumps(rows[0])[:30] if rows else '{{"torn')
             os.kill(os.getpid(), signal.SIGKILL)
         append(path, rows)
-    collect_module._append = dying_append
+    collect_module.append_rows = dying_append
 collect_module.collect(ScriptedTeacher(delay=0.01 if mode == "slow" else 0.0), out=out, chunk_size=4, **ARGS)
 """
 

@@ -13,6 +13,7 @@ import pytest
 pytest.importorskip("openai")
 pytest.importorskip("fastapi")
 
+from r1kit.errors import R1kitError
 from r1kit.models import build_char_tokenizer, build_tiny_model, save_model
 from r1kit.teachers import load_teacher
 from r1kit.teachers.collect import collect, read_traces
@@ -108,3 +109,21 @@ def test_recipe_distills_verified_traces_from_an_endpoint(compiler_endpoint, tmp
     assert len(rows) == results["evals"][-1]["n"]
     assert not asked & set(data["question"])
     assert "Teacher traces kept by the verifier" in (tmp_path / "run" / "report.md").read_text()
+
+
+def test_the_teacher_spec_is_parsed_once_at_validation():
+    from r1kit import recipe as recipes
+    from r1kit.teachers import TeacherSpec
+
+    def stages(**teacher):
+        return {"name": "t", "model": {"preset": "tiny-1m"},
+                "stages": [{"name": "base", "kind": "pretrain"}, {"name": "d", "kind": "distill", "from": "base", **teacher}]}
+
+    stage = recipes.validate(stages(mode="logit", teacher="base")).stage("d")
+    assert stage.teacher == TeacherSpec("stage", "base") and recipes.stage_inputs(stage) == ["base", "base"]
+    assert stage.model_dump()["teacher"] == "base"  # dumped as written: the stage hash holds
+    assert recipes.validate(stages(mode="logit", teacher="models/t")).stage("d").teacher.backend == "local"
+    with pytest.raises(R1kitError, match="logit distillation needs the teacher's weights .* not 'openai:m'"):
+        recipes.validate(stages(mode="logit", teacher="openai:m"))
+    with pytest.raises(R1kitError, match="teacher 'ollama:m': use local:PATH_OR_HUB_ID or openai:MODEL_NAME"):
+        recipes.validate(stages(mode="logit", teacher="ollama:m"))

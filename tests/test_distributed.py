@@ -226,7 +226,7 @@ def test_ledger_counts_an_attempt_once_over_ranks(tmp_path):
 
 
 def test_use_vllm_without_vllm_is_an_early_clear_error():
-    from r1kit.train.grpo import grpo_config
+    from r1kit.train.config import trainer_config
 
     raw = yaml.safe_load(RECIPE)
     raw["stages"][2]["train"].update(use_vllm=True, vllm_mode="server")
@@ -235,8 +235,8 @@ def test_use_vllm_without_vllm_is_an_early_clear_error():
     message = str(error.value)
     assert "stages.grpo.train.use_vllm needs vLLM" in message and "pip install 'r1kit[vllm]'" in message
     assert "trl vllm-serve --model" in message
-    with pytest.raises(R1kitError, match="use_vllm: true needs vLLM"):
-        grpo_config(Path("x"), {"use_vllm": True})
+    with pytest.raises(R1kitError, match="train.use_vllm needs vLLM"):
+        trainer_config("grpo", {"use_vllm": True}, output_dir="x")
 
 
 def test_engine_choice(monkeypatch):

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from r1kit.evaluate import EvalResult, _sampled_scores, evaluate_model, pass_at_k, wilson
+from r1kit.evaluate import EvalResult, evaluate_model, pass_at_k, sampled_scores, wilson
 from r1kit.problem import Problem
 from r1kit.prompting import PromptFormat
 from r1kit.report import write_report
@@ -41,7 +41,7 @@ PROBLEM = Problem(id="p", task="arithmetic", level=1, question="2 + 3", answer="
     (["nothing", "nothing", "answer 5"], (1.0, 1.0)),  # unanswered samples do not vote
 ])
 def test_pass_and_majority_of_samples(texts, expected):
-    assert _sampled_scores(PROBLEM, texts, len(texts)) == pytest.approx(expected)
+    assert sampled_scores(PROBLEM, texts, len(texts)) == pytest.approx(expected)
 
 
 class Scripted:

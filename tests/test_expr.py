@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from r1kit import tasks
 from r1kit.numbers import parse_number
-from r1kit.expr import EvaluationError, ParseError, depth, evaluate, granularity_of, parse, to_text, value_of
+from r1kit.expr import EvaluationError, ParseError, depth, check_granularity, evaluate, parse, to_text, value_of
 from r1kit.tasks.arithmetic import LEVELS
 from r1kit.problem import apply_op
 
@@ -60,11 +60,11 @@ def test_evaluation_steps(text, value, steps):
 
 
 def test_partial_products():
-    _, steps = evaluate(parse("36 * 18"), fine=True)
+    _, steps = evaluate(parse("36 * 18"), granularity="partial")
     assert [s.text() for s in steps] == ["36 * 10 = 360", "36 * 8 = 288", "360 + 288 = 648"]
-    _, steps = evaluate(parse("7 * 105"), fine=True)
+    _, steps = evaluate(parse("7 * 105"), granularity="partial")
     assert [s.text() for s in steps] == ["7 * 100 = 700", "7 * 5 = 35", "700 + 35 = 735"]
-    _, steps = evaluate(parse("3 * 4"), fine=True)
+    _, steps = evaluate(parse("3 * 4"), granularity="partial")
     assert [s.text() for s in steps] == ["3 * 4 = 12"]
 
 
@@ -133,7 +133,7 @@ def test_any_expression_matches_independent_evaluation(text):
         with pytest.raises(EvaluationError):
             value_of(text)
         return
-    value, steps = evaluate(parse(text), fine=True)
+    value, steps = evaluate(parse(text), granularity="partial")
     assert value == expected
     for step in steps:
         assert apply_op(step.op, step.left, step.right) == step.result
@@ -147,16 +147,16 @@ def test_digit_trace_keeps_every_op_step(text):
         value, plain = evaluate(parse(text))
     except EvaluationError:
         return
-    digit_value, steps = evaluate(parse(text), fine="digit")
+    digit_value, steps = evaluate(parse(text), granularity="digit")
     assert digit_value == value and all(step.true for step in steps)
     assert [(s.op, s.left, s.right, s.result) for s in steps if s.kind == "op"] == \
         [(s.op, s.left, s.right, s.result) for s in plain]
 
 
 def test_granularity_names():
-    assert [granularity_of(g) for g in ("op", "partial", "digit", False, True)] == [False, True, "digit", False, True]
+    assert [check_granularity(g) for g in ("op", "partial", "digit")] == ["op", "partial", "digit"]
     with pytest.raises(ValueError, match="granularity"):
-        granularity_of("bits")
+        check_granularity("bits")
 
 
 @settings(max_examples=200, deadline=None)

@@ -8,7 +8,8 @@ pytest.importorskip("lm_eval")
 
 from r1kit import recipe as recipe_mod
 from r1kit.errors import R1kitError
-from r1kit.lmeval import delta_tables, run_lm_eval
+from r1kit.lmeval import run_lm_eval
+from r1kit.report import delta_tables
 
 
 @pytest.fixture(scope="module")

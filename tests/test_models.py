@@ -269,11 +269,9 @@ def test_cpu_bf16_detection_reads_the_cpu_flags():
 
 @pytest.mark.parametrize("native", [True, False])
 def test_cpu_bf16_default_by_size_and_recipe_wins(native, monkeypatch, tmp_path):
-    from trl import SFTConfig
-
     from r1kit import precision
     from r1kit.train import common
-    from r1kit.train.sft import sft_config
+    from r1kit.train.config import trainer_config
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(precision, "cpu_bf16_supported", lambda: native)
@@ -285,10 +283,9 @@ def test_cpu_bf16_default_by_size_and_recipe_wins(native, monkeypatch, tmp_path)
     for d in (common.device_defaults(135_000_000), common.device_defaults()):
         assert d["use_cpu"] and not d["fp16"] and not d["gradient_checkpointing"]
     # the recipe's train: fields are merged last, so they win either way (and TrainingArguments takes bf16 on CPU)
-    args = SFTConfig(**{**common.base_args(tmp_path, 0, parameters=135_000_000), "bf16": False})
-    assert args.bf16 is False
-    assert sft_config(tmp_path, {"bf16": True, "max_steps": 1}).bf16 is True
-    assert sft_config(tmp_path, {"max_steps": 1}).bf16 is False  # the tiny world's default path
+    assert trainer_config("sft", {"bf16": False}, output_dir=tmp_path, parameters=135_000_000).bf16 is False
+    assert trainer_config("sft", {"bf16": True, "max_steps": 1}, output_dir=tmp_path).bf16 is True
+    assert trainer_config("sft", {"max_steps": 1}, output_dir=tmp_path).bf16 is False  # the tiny world's default path
 
 
 @pytest.mark.parametrize("native", [True, False])

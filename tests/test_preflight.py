@@ -65,8 +65,7 @@ def fails(capsys, args) -> str:
      "Invalid value for '--min-step-score'"),
     (["serve", "--model", "m", "--port", "70000"], "Invalid value for '--port'"),
     (["run", QUICKSTART, "--set", "stages.grpo.train.num_generations=3", "--out", "X"],
-     "stages.grpo.train: the generation batch (per_device_train_batch_size 64 x 1 process x 1 step per "
-     "generation = 64) must be divisible by num_generations (3)"),
+     "stages.grpo.train: generation_batch_size (64) must be divisible by num_generations (3)"),
     (["run", QUICKSTART, "--smoke", "--set", "stages.grpo.train.num_generations=3", "--out", "X"],
      "must be divisible by num_generations (3)"),
     (["run", QUICKSTART, "--set", "model.preset=null", "--set", "model.path=./no/such/model", "--out", "X"],
@@ -94,17 +93,21 @@ def grpo(train: dict, **stage) -> dict:
                                                               "train": train, **stage}]}
 
 
-@pytest.mark.parametrize("train, processes, message", [
-    ({"per_device_train_batch_size": 8, "num_generations": 3}, 1, r"generation batch .* = 8\) must be divisible"),
-    ({"per_device_train_batch_size": 6, "num_generations": 4}, 3, r"x 3 processes x 1 step per generation = 18"),
-    ({"per_device_train_batch_size": 8, "num_generations": 3, "gradient_accumulation_steps": 2}, 1, r"= 16\)"),
+@pytest.mark.parametrize("train, processes, message", [  # TRL's own checks, then the process count's
+    ({"per_device_train_batch_size": 8, "num_generations": 3}, 1,
+     r"stages.grpo.train: generation_batch_size \(8\) must be divisible by num_generations \(3\)"),
+    ({"per_device_train_batch_size": 6, "num_generations": 4}, 3,
+     r"stages.grpo.train \(x 3 processes\): generation_batch_size \(18\) must be divisible by num_generations \(4\)"),
+    ({"per_device_train_batch_size": 8, "num_generations": 3, "gradient_accumulation_steps": 2}, 1, r"\(16\) must"),
     ({"per_device_train_batch_size": 8, "generation_batch_size": 12, "num_generations": 4}, 1,
-     r"generation_batch_size \(12\) must be a multiple of per_device_train_batch_size 8 x 1 process = 8"),
+     r"generation_batch_size \(12\) must be divisible by the global batch size \(8\)"),
+    ({"per_device_train_batch_size": 4, "generation_batch_size": 12, "num_generations": 4}, 2,
+     r"generation_batch_size \(12\) must be divisible by the global batch size \(8\)"),
     ({"per_device_train_batch_size": 8, "generation_batch_size": 24, "num_generations": 16}, 1,
-     r"generation batch \(generation_batch_size = 24\) must be divisible by num_generations \(16\)"),
-    ({"generation_batch_size": 64, "steps_per_generation": 2}, 1, "not both"),
-    ({"num_generations": 1}, 1, "num_generations must be at least 2"),
-    ({"auto_find_batch_size": True}, 1, "auto_find_batch_size"),
+     r"generation_batch_size \(24\) must be divisible by num_generations \(16\)"),
+    ({"generation_batch_size": 64, "steps_per_generation": 2}, 1, "can not be both configured"),
+    ({"num_generations": 1}, 1, "at least 2 generations per prompt"),
+    ({"auto_find_batch_size": True}, 1, "auto_find_batch_size is not supported"),
 ])
 def test_grpo_batches_trl_would_reject_fail_at_validation(train, processes, message):
     with pytest.raises(R1kitError, match=message):
@@ -119,25 +122,34 @@ def test_grpo_batches_trl_would_reject_fail_at_validation(train, processes, mess
     ({"per_device_train_batch_size": 8, "generation_batch_size": 24, "num_generations": 3}, 1),
 ])
 def test_grpo_batches_trl_accepts_pass(train, processes):
-    from trl import GRPOConfig
-
     recipes.validate(grpo(train), processes=processes)
-    if processes == 1:  # the rule is TRL's: its own config accepts the same settings
-        from r1kit.train.grpo import GRPO_DEFAULTS
-
-        GRPOConfig(output_dir="unused", use_cpu=True, report_to=[], **{**GRPO_DEFAULTS, **train})
 
 
-def test_grpo_batch_rule_matches_trl_where_it_rejects():
-    from trl import GRPOConfig
+@pytest.mark.parametrize("train, message", [
+    ({"max_step": 3}, r"unknown key 'stages.grpo.train.max_step' \(not a GRPOConfig field\) \(did you mean 'max_steps'"),
+    ({"learning_rate": "fast"}, r"stages.grpo.train.learning_rate: input should be a valid number, got 'fast'"),
+    ({"max_steps": True}, r"stages.grpo.train.max_steps: input should be a valid integer"),
+    ({"bf16": "yes"}, r"stages.grpo.train.bf16: input should be a valid boolean"),
+    ({"learning_rate": 0}, r"stages.grpo.train.learning_rate must be positive, got 0"),
+    ({"max_steps": 0}, r"stages.grpo.train.max_steps must be at least 1, got 0"),
+    ({"lr_scheduler_type": "cosin"}, r"stages.grpo.train: cosin is not a valid SchedulerType, please select one of \['linear', 'cosine'"),
+])
+def test_train_values_are_checked_by_type_and_by_trl(train, message):
+    with pytest.raises(R1kitError, match=message):
+        recipes.validate(grpo(train))
 
-    from r1kit.train.grpo import GRPO_DEFAULTS
 
-    train = {"per_device_train_batch_size": 8, "num_generations": 3}
-    with pytest.raises(ValueError, match="divisible by num_generations"):
-        GRPOConfig(output_dir="unused", use_cpu=True, report_to=[], **{**GRPO_DEFAULTS, **train})
-    with pytest.raises(R1kitError, match="divisible by num_generations"):
-        recipes.validate(grpo(train), processes=1)
+def test_the_validated_config_is_the_trained_one(tmp_path):
+    """One builder: the recipe's values and r1kit's defaults reach the TRL config, set once."""
+    from r1kit.train.config import trainer_config
+
+    config = trainer_config("grpo", {"learning_rate": 5e-5}, output_dir=tmp_path, reward_weights=[1.0, 0.5])
+    assert (config.learning_rate, config.logging_steps, config.num_generations) == (5e-5, 5, 8)
+    assert config.reward_weights == [1.0, 0.5] and config.generation_batch_size == 64
+    assert trainer_config("grpo", {}, output_dir=tmp_path, budgeted=True).logging_steps == 1
+    assert trainer_config("grpo", {"logging_steps": 3}, output_dir=tmp_path, budgeted=True).logging_steps == 3
+    sft = trainer_config("sft", {}, output_dir=tmp_path, completion_only=False)
+    assert (sft.logging_steps, sft.learning_rate, sft.completion_only_loss) == (10, 1e-3, False)
 
 
 def test_recipe_files_read_later_are_checked_now(tmp_path):

@@ -86,3 +86,18 @@ def test_registry_builds_weighted_rewards():
     assert weights == [1.0, 0.5, 0.2]
     with pytest.raises(Exception, match="did you mean 'accuracy'"):
         rewards.get("acuracy")
+
+
+def test_accuracy_bound_to_its_task_agrees_with_the_rows_task_column():
+    """open-r1's factory style: `build(spec, task=...)` binds the scorer once; the unbound reward
+    (for a GRPOTrainer of your own) finds it by each row's `task` column. Same scores either way."""
+    from r1kit import data, tasks
+
+    rows = data.build("countdown", [1, 2], 12, style="think", seed=3)["train"]
+    columns = {key: list(rows[key]) for key in ("answer", "task", "metadata")}  # as TRL passes them
+    completions = [c if i % 3 else "<answer>1 + 1</answer>" for i, c in enumerate(list(rows["completion"]))]
+    (bound,), _ = rewards.build({"accuracy": 1.0}, task=tasks.get("countdown"))
+    expected = [0.0 if i % 3 == 0 else 1.0 for i in range(len(completions))]
+    assert bound(completions, **columns) == accuracy_reward(completions, **columns) == expected
+    assert bound.__name__ == "accuracy_reward"  # TRL logs rewards/<name>/mean
+    assert bound(completions, answer=columns["answer"], metadata=columns["metadata"]) == expected  # no task column

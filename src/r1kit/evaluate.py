@@ -166,7 +166,7 @@ def evaluate_model(model, tokenizer, problems: list[Problem], *, name: str = "mo
         completion = greedy[i][0]
         right = score(problem, completion) == 1.0
         flexible = right or score_flexible(problem, completion) == 1.0
-        pass_k, maj_k = _sampled_scores(problem, sampled[i], k) if sampled is not None else (0.0, 0.0)
+        pass_k, maj_k = sampled_scores(problem, sampled[i], k) if sampled is not None else (0.0, 0.0)
         for bucket in (result.overall, result.by_level.setdefault(problem.level, LevelScore()),
                        result.by_task.setdefault(problem.task, LevelScore())):
             bucket.add(right, flexible, pass_k, maj_k)
@@ -182,7 +182,7 @@ def evaluate_model(model, tokenizer, problems: list[Problem], *, name: str = "mo
     return result
 
 
-def _sampled_scores(problem: Problem, texts: list[str], k: int) -> tuple[float, float]:
+def sampled_scores(problem: Problem, texts: list[str], k: int) -> tuple[float, float]:
     """(pass@k, maj@k) of one problem's k samples."""
     verdicts = [score(problem, text) == 1.0 for text in texts]
     votes = Counter(canonical_answer(extract_answer(text)) for text in texts)

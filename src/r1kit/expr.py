@@ -9,7 +9,9 @@ nesting depth are bounded so that untrusted text can't exhaust time or memory.
 from __future__ import annotations
 
 import re
+import typing
 from dataclasses import dataclass
+from typing import Literal
 
 from r1kit.errors import R1kitError
 from r1kit.numbers import Exact, exact, format_number
@@ -188,30 +190,24 @@ def parse(text: str) -> Node:
 # ---------------------------------------------------------------- evaluation
 
 
-GRANULARITIES = ("op", "partial", "digit")
+# How fine a trace is: one step per operation, multi-digit products as partial products, or
+# integer `+ - *` digit by digit with carries and borrows (`digit_steps`).
+Granularity = Literal["op", "partial", "digit"]
+GRANULARITIES: tuple[Granularity, ...] = typing.get_args(Granularity)
 
 
-def granularity_of(fine: bool | str) -> bool | str:
-    """`fine` as `combine` reads it: False (one step per operation), True (partial products)
-    or "digit" (digit-level steps); accepts the names in `GRANULARITIES` too."""
-    if fine is False or fine == "op":
-        return False
-    if fine is True or fine == "partial":
-        return True
-    if fine == "digit":
-        return "digit"
-    raise ValueError(f"unknown trace granularity {fine!r}; choose one of {', '.join(GRANULARITIES)}")
+def check_granularity(granularity: str) -> Granularity:
+    if granularity not in GRANULARITIES:
+        raise ValueError(f"unknown trace granularity {granularity!r}; choose one of {', '.join(GRANULARITIES)}")
+    return granularity
 
 
-def evaluate(node: Node, *, fine: bool | str = False) -> tuple[Exact, list[Step]]:
-    """The exact value and one `Step` per operation in post-order (the order a person works).
-
-    `fine=True` (or "partial") splits a multi-digit integer multiplication into partial products;
-    `fine="digit"` writes integer `+ - *` digit by digit (`digit_steps`), ending each operation
-    with its op-level step. Negating a compound value is the step `-1 * v` (never split);
-    a negative literal costs no step.
+def evaluate(node: Node, *, granularity: Granularity = "op") -> tuple[Exact, list[Step]]:
+    """The exact value and one `Step` per operation in post-order (the order a person works),
+    each split as `granularity` says ("digit" ends each operation with its op-level step).
+    Negating a compound value is the step `-1 * v` (never split); a negative literal costs no step.
     """
-    fine = granularity_of(fine)
+    granularity = check_granularity(granularity)
     steps: list[Step] = []
 
     def walk(n: Node) -> Exact:
@@ -222,23 +218,20 @@ def evaluate(node: Node, *, fine: bool | str = False) -> tuple[Exact, list[Step]
         left, right = walk(n.left), walk(n.right)
         if n.op == "/" and right == 0:
             raise EvaluationError(f"division by zero in {to_text(n)}")
-        return combine(n.op, left, right, steps, fine)
+        return combine(n.op, left, right, steps, granularity)
 
     return walk(node), steps
 
 
-def combine(op: str, left: Exact, right: Exact, steps: list[Step], fine: bool | str = False) -> Exact:
+def combine(op: str, left: Exact, right: Exact, steps: list[Step], granularity: Granularity = "op") -> Exact:
     """Record the step(s) for `left op right` and return its value (shared with the generator,
-    which builds trees in the same post-order and so writes the same trace). `fine` is a
-    granularity as `granularity_of` returns it: False, True (partial products) or "digit"."""
-    if fine:
-        if fine == "digit":
-            if op != "/":
-                steps.extend(digit_steps(op, left, right))
-                return steps[-1].result
-        elif op == "*":
-            steps.extend(partial_products(left, right))
-            return steps[-1].result
+    which builds trees in the same post-order and so writes the same trace)."""
+    if granularity == "digit" and op != "/":
+        steps.extend(digit_steps(op, left, right))
+        return steps[-1].result
+    if granularity == "partial" and op == "*":
+        steps.extend(partial_products(left, right))
+        return steps[-1].result
     result = apply_op(op, left, right)  # operands are already canonical here: skip Step.compute's checks
     steps.append(Step(op, left, right, result))
     return result
@@ -460,5 +453,5 @@ def number(value: Exact) -> Num:
 
 __all__ = [
     "BinOp", "EvaluationError", "Neg", "Node", "Num", "ParseError", "apply_op", "combine", "depth",
-    "digit_steps", "evaluate", "GRANULARITIES", "granularity_of", "negate", "literals", "number", "parse", "partial_products", "to_text", "tokenize", "value_of",
+    "digit_steps", "evaluate", "GRANULARITIES", "Granularity", "check_granularity", "negate", "literals", "number", "parse", "partial_products", "to_text", "tokenize", "value_of",
 ]

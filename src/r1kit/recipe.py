@@ -15,8 +15,6 @@ impossible values fail with one message (and "did you mean" for typos).
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
 import os
 import re
 import typing
@@ -24,17 +22,31 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationError,
+                      field_validator, model_validator)
 
-from r1kit.errors import R1kitError
+from r1kit.errors import R1kitError, suggest
+from r1kit.expr import Granularity
+from r1kit.teachers import TeacherSpec
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+def _known_preset(name: str | None) -> str | None:
+    from r1kit.models import PRESETS
+
+    if name is not None and name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}{suggest(name, PRESETS)}; presets: {', '.join(PRESETS)}")
+    return name
+
+
+Preset = Annotated[str | None, AfterValidator(_known_preset)]
+
+
 class ModelSpec(Strict):
-    preset: str | None = None  # build a tiny model (the tiny world)
+    preset: Preset = None  # build a tiny model (the tiny world)
     path: str | None = None  # or load any HF causal LM by local path or hub id
     lora: dict[str, Any] | None = None  # {r, alpha, dropout, target_modules}
     dtype: str | None = None  # "auto", "bfloat16", ...; default: bf16 on CUDA, fp32 on CPU
@@ -43,11 +55,6 @@ class ModelSpec(Strict):
     def one_source(self) -> ModelSpec:
         if (self.preset is None) == (self.path is None):
             raise ValueError("set exactly one of model.preset (a tiny model) or model.path (a HF model)")
-        if self.preset is not None:
-            from r1kit.models import PRESETS
-
-            if self.preset not in PRESETS:
-                raise ValueError(f"unknown preset {self.preset!r}{_suggest(self.preset, PRESETS)}; presets: {', '.join(PRESETS)}")
         return self
 
     @field_validator("path")
@@ -91,10 +98,17 @@ class DataSpec(Strict):
     style: str | None = None  # default: the recipe's style
     skills: float = Field(0.0, ge=0.0, lt=1.0)  # share of retention-skill rows (pretraining)
     # Share of the task's rows rendered in the recipe's trace style instead of `style` (pretraining).
-    # Left out of the dump when 0, so the stage hash and base cache key of a recipe without it do not change.
+    # Out of the dump when 0: a recipe without it keeps its stage hash and base cache key.
     traces: float = Field(0.0, ge=0.0, lt=1.0, exclude_if=lambda value: value == 0)
-    fine_steps: bool = False  # the old name of granularity: partial
-    granularity: Literal["op", "partial", "digit"] | None = None  # the compiler's trace granularity (arithmetic)
+    granularity: Granularity | None = None  # the compiler's trace granularity (arithmetic)
+
+    @model_validator(mode="before")
+    @classmethod
+    def renamed(cls, value: Any) -> Any:
+        if isinstance(value, dict) and "fine_steps" in value:
+            raise ValueError("unknown key 'fine_steps' (did you mean 'granularity'? fine_steps: true is "
+                             "granularity: partial)")
+        return value
 
     @field_validator("levels")
     @classmethod
@@ -113,18 +127,9 @@ class StageBase(Strict):
 
 class PretrainStage(StageBase):
     kind: Literal["pretrain"]
-    preset: str | None = None  # another tiny model than the recipe's (e.g. a bigger teacher)
+    preset: Preset = None  # another tiny model than the recipe's (e.g. a bigger teacher)
     data: DataSpec = DataSpec(levels="1-4", count=20000, style="answer", skills=0.25)
     train: dict[str, Any] = {}
-
-    @field_validator("preset")
-    @classmethod
-    def known_preset(cls, value: str | None) -> str | None:
-        from r1kit.models import PRESETS
-
-        if value is not None and value not in PRESETS:
-            raise ValueError(f"unknown preset {value!r}{_suggest(value, PRESETS)}; presets: {', '.join(PRESETS)}")
-        return value
 
 
 class Budgeted(StageBase):
@@ -169,7 +174,7 @@ class GRPOStage(Budgeted):
     from_: str = Field("model", alias="from")
     data: DataSpec = DataSpec()
     rewards: dict[str, float | dict[str, Any]] = {"accuracy": 1.0}
-    # Left out of the dump when absent, so the stage hash of a recipe without one does not change.
+    # Out of the dump when absent: a recipe without one keeps its stage hash.
     curriculum: CurriculumSpec | None = Field(None, exclude_if=lambda value: value is None)
     # Blame a wrong completion only from its first wrong step (`r1kit.train.step_credit`); off by default.
     step_credit: bool = Field(False, exclude_if=lambda value: not value)
@@ -205,11 +210,26 @@ class GRPOStage(Budgeted):
         return self
 
 
+def _teacher(value: Any) -> TeacherSpec:
+    if isinstance(value, TeacherSpec):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("give a teacher as a stage name, a model path, local:PATH_OR_HUB_ID or openai:MODEL_NAME")
+    try:
+        return TeacherSpec.parse(value)
+    except R1kitError as error:
+        raise ValueError(str(error)) from None
+
+
+# Parsed once here; dumped as written, which keeps the stage hash.
+Teacher = Annotated[TeacherSpec, BeforeValidator(_teacher), PlainSerializer(lambda spec: spec.text)]
+
+
 class CollectStage(StageBase):
     """A teacher answers generated problems; only verified traces are kept (rejection sampling)."""
 
     kind: Literal["collect"]
-    teacher: str  # a stage name, or local:PATH_OR_HUB_ID, or openai:MODEL_NAME
+    teacher: Teacher  # a stage name, or local:PATH_OR_HUB_ID, or openai:MODEL_NAME
     teacher_options: dict[str, Any] = {}  # base_url, api_key_env, mode, concurrency, ...
     data: DataSpec = DataSpec()
     samples_per_problem: int = Field(4, ge=1, le=64)
@@ -225,7 +245,7 @@ class DistillStage(Budgeted):
     from_: str = Field("model", alias="from")
     mode: Literal["sequence", "logit"] = "sequence"
     traces: str | None = None  # sequence: the collect stage whose traces to learn
-    teacher: str | None = None  # logit: a stage name or a local model path
+    teacher: Teacher | None = None  # logit: a stage name or a local model path
     data: DataSpec = DataSpec()  # logit: the prompts the student answers
 
     @model_validator(mode="after")
@@ -234,6 +254,9 @@ class DistillStage(Budgeted):
             raise ValueError(f"stage {self.name!r}: sequence distillation needs traces: <a collect stage>")
         if self.mode == "logit" and not self.teacher:
             raise ValueError(f"stage {self.name!r}: logit distillation needs teacher: <a stage or model path>")
+        if self.mode == "logit" and self.teacher.backend not in ("local", "stage"):
+            raise ValueError(f"stage {self.name!r}: logit distillation needs the teacher's weights (a stage or a local "
+                             f"model), not {self.teacher.text!r}; distill from an API with mode: sequence")
         return self
 
 
@@ -291,12 +314,11 @@ _KINDS = {"pretrain": PretrainStage, "sft": SFTStage, "grpo": GRPOStage, "collec
 
 
 def stage_inputs(stage) -> list[str]:
-    """The names a stage reads: models (`from`, `models`, a teacher) and a collect stage's traces.
-    A teacher given as a backend spec (`local:…`, `openai:…`) or a path is not a stage name."""
+    """The names a stage reads: models (`from`, `models`, a teacher) and a collect stage's traces."""
     names = [stage.from_] if hasattr(stage, "from_") else list(getattr(stage, "models", []))
     teacher = getattr(stage, "teacher", None)
-    if teacher and ":" not in teacher and "/" not in teacher:
-        names.append(teacher)
+    if teacher and teacher.backend == "stage":
+        names.append(teacher.target)
     if getattr(stage, "traces", None):
         names.append(stage.traces)
     return names
@@ -329,7 +351,7 @@ class Recipe(Strict):
             for source in stage_inputs(stage):
                 if source not in seen:
                     raise ValueError(f"stage {stage.name!r} reads {source!r}, which no earlier stage makes"
-                                     f"{_suggest(source, seen)}")
+                                     f"{suggest(source, seen)}")
             if stage.kind in (*TRAINING_KINDS, "collect", "eval"):
                 data = stage.data
                 check_task_file(data.task or self.task)
@@ -432,12 +454,10 @@ def validate(raw: dict, source: str = "recipe", *, processes: int | None = None)
     processes = processes or int(os.environ.get("WORLD_SIZE", "1"))
     for stage in recipe.stages:
         if stage.kind in TRAINING_KINDS:
-            _check_train_args(stage, source)
-        if stage.kind == "grpo":
-            _check_grpo_batch(stage, source, processes)
-            if stage.curriculum and processes > 1:
-                raise R1kitError(f"{source}: stages.{stage.name}.curriculum runs in one process only (each "
-                                 "process would see only its own groups); remove it or launch one process")
+            _check_train(stage, source, recipe.seed, processes)
+        if stage.kind == "grpo" and stage.curriculum and processes > 1:
+            raise R1kitError(f"{source}: stages.{stage.name}.curriculum runs in one process only (each "
+                             "process would see only its own groups); remove it or launch one process")
     return recipe
 
 
@@ -450,7 +470,7 @@ def apply_override(raw: dict, key: str, value: Any) -> None:
             match = [s for s in node if isinstance(s, dict) and s.get("name") == part]
             if not match:
                 names = [s.get("name") for s in node if isinstance(s, dict)]
-                raise R1kitError(f"--set {key}: no stage named {part!r}{_suggest(part, names)}")
+                raise R1kitError(f"--set {key}: no stage named {part!r}{suggest(part, names)}")
             if last:
                 raise R1kitError(f"--set {key}: set a field of the stage, e.g. {key}.train.max_steps=10")
             node = match[0]
@@ -483,7 +503,7 @@ def _explain(error: ValidationError, raw: dict) -> str:
         model = _model_at(first["loc"])
         known = list(model.model_fields) if model else []
         aliases = [f.alias for f in model.model_fields.values() if f.alias] if model else []
-        return f"unknown key {where!r}{_suggest(location[-1], known + aliases)}"
+        return f"unknown key {where!r}{suggest(location[-1], known + aliases)}"
     message = first["msg"].removeprefix("Value error, ")
     return f"{where}: {message}" if where != "recipe" else message
 
@@ -503,85 +523,21 @@ def _model_at(loc: tuple) -> type[BaseModel] | None:
     return model
 
 
-def _suggest(word: str, options) -> str:
-    close = difflib.get_close_matches(str(word), [str(o) for o in options], n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def trl_config_class(stage):
-    from trl import DistillationConfig, GRPOConfig, SFTConfig
-
+def trainer_kind(stage) -> str:
+    """Which TRL config a training stage's `train:` fills (`r1kit.train.config.config_class`)."""
     if stage.kind == "grpo":
-        return GRPOConfig
-    if stage.kind == "distill" and stage.mode == "logit":
-        return DistillationConfig
-    return SFTConfig
+        return "grpo"
+    return "distill" if stage.kind == "distill" and stage.mode == "logit" else "sft"
 
 
-_SIMPLE = {int: (int,), float: (int, float), bool: (bool,), str: (str,)}
+def _check_train(stage, source: str, seed: int, processes: int) -> None:
+    """Build the stage's TRL config now, so TRL's own checks fail before any stage has trained
+    (before a launch TRL sees one process, under it all of them)."""
+    from r1kit.train.config import trainer_config
 
-
-def _check_train_args(stage, source: str) -> None:
-    """`train:` keys must be fields of the TRL config, with the right simple types."""
-    fields = {f.name: f for f in dataclasses.fields(trl_config_class(stage))}
-    for key, value in stage.train.items():
-        if key not in fields:
-            raise R1kitError(f"{source}: unknown key 'stages.{stage.name}.train.{key}' "
-                             f"(not a {trl_config_class(stage).__name__} field){_suggest(key, fields)}")
-        expected = _simple_type(fields[key].type)
-        if expected and value is not None and not (isinstance(value, _SIMPLE[expected]) and
-                                                   not (expected is not bool and isinstance(value, bool))):
-            raise R1kitError(f"{source}: stages.{stage.name}.train.{key} must be {expected.__name__}, got {value!r}")
-        if key in ("max_steps", "per_device_train_batch_size", "num_generations") and isinstance(value, int) and value < 1 and not (key == "max_steps" and value == -1):
-            raise R1kitError(f"{source}: stages.{stage.name}.train.{key} must be at least 1, got {value}")
-        if key == "learning_rate" and isinstance(value, (int, float)) and value <= 0:
-            raise R1kitError(f"{source}: stages.{stage.name}.train.learning_rate must be positive, got {value}")
-        if key == "use_vllm" and value:
-            from r1kit.engines import vllm_available, vllm_missing
-
-            if not vllm_available():
-                raise R1kitError(f"{source}: {vllm_missing(f'stages.{stage.name}.train.use_vllm')}")
-
-
-def _check_grpo_batch(stage, source: str, processes: int) -> None:
-    """The batch rules of TRL's GRPOConfig.__post_init__, checked now: TRL would reject them only
-    when the stage starts, after every stage before it has trained. Each prompt's group of
-    `num_generations` completions must fit whole in a generation batch."""
-    from r1kit.train.grpo import GRPO_DEFAULTS
-
-    set_ = {key: value for key, value in stage.train.items() if value is not None}
-    train = {"gradient_accumulation_steps": 1, **GRPO_DEFAULTS, **set_}
-    where = f"{source}: stages.{stage.name}.train"
-    generations, per_device = train["num_generations"], train["per_device_train_batch_size"]
-    global_batch = per_device * processes
-    batch = f"per_device_train_batch_size {per_device} x {processes} process{'es' * (processes != 1)}"
-    if generations < 2:
-        raise R1kitError(f"{where}.num_generations must be at least 2 (GRPO compares a prompt's completions), "
-                         f"got {generations}")
-    if train.get("auto_find_batch_size"):
-        raise R1kitError(f"{where}.auto_find_batch_size breaks GRPO's prompt groups; remove it and lower "
-                         "per_device_train_batch_size instead")
-    steps, generation_batch = train.get("steps_per_generation"), train.get("generation_batch_size")
-    if steps is not None and generation_batch is not None:
-        raise R1kitError(f"{where}: set generation_batch_size or steps_per_generation, not both")
-    if generation_batch is not None and generation_batch % global_batch:
-        raise R1kitError(f"{where}.generation_batch_size ({generation_batch}) must be a multiple of "
-                         f"{batch} = {global_batch}")
-    if generation_batch is None:  # TRL's default: one generation per optimizer step's worth of batches
-        steps = steps or train["gradient_accumulation_steps"]
-        generation_batch, batch = global_batch * steps, f"{batch} x {steps} step{'s' * (steps != 1)} per generation"
-    else:
-        batch = "generation_batch_size"
-    if generation_batch % generations:
-        raise R1kitError(f"{where}: the generation batch ({batch} = {generation_batch}) must be divisible by "
-                         f"num_generations ({generations}); set num_generations to a divisor of "
-                         f"{generation_batch}, or per_device_train_batch_size to a multiple of {generations}")
-
-
-def _simple_type(annotation: Any) -> type | None:
-    if isinstance(annotation, str):
-        annotation = {"int": int, "float": float, "bool": bool, "str": str}.get(annotation.split(" |")[0].strip(), None)
-    if annotation in _SIMPLE:
-        return annotation
-    args = [a for a in typing.get_args(annotation) if a is not type(None)]
-    return args[0] if len(args) == 1 and args[0] in _SIMPLE else None
+    unseen = max(1, processes // int(os.environ.get("WORLD_SIZE", "1")))
+    try:
+        trainer_config(trainer_kind(stage), stage.train, output_dir="unused", seed=seed, processes=unseen,
+                       completion_only=stage.kind != "pretrain", where=f"stages.{stage.name}.train")
+    except R1kitError as error:
+        raise R1kitError(f"{source}: {error}") from None

@@ -11,9 +11,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from r1kit.lmeval import delta_tables
-
-
 def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
@@ -26,6 +23,36 @@ def _flops(x: float) -> str:
 
 
 Table = tuple[list[str], list[list[str]]]  # (header, rows of cells): printed, or written as Markdown/HTML
+
+
+def delta_tables(models: dict[str, dict[str, dict[str, Any]]]) -> list[tuple[str, list[str], list[list[str]]]]:
+    """Per task (title, header, rows): one row per metric, the first model as the baseline and
+    every other model with its difference from it; "± x" is lm-eval's standard error."""
+    names = list(models)
+    tasks = dict.fromkeys(task for scores in models.values() for task in scores)
+    tables = []
+    for task in tasks:
+        entries = {name: models[name][task] for name in names if task in models[name]}
+        first = next(iter(entries.values()))
+        baseline = models[names[0]].get(task, {}).get("metrics", {})
+        header = ["metric", f"{names[0]} (baseline)", *[f"{name} (vs baseline)" for name in names[1:]]]
+        rows = []
+        for metric in dict.fromkeys(m for e in entries.values() for m in e["metrics"]):
+            lower = not first["higher_is_better"].get(metric, True)
+            cells = [f"{metric} (lower is better)" if lower else metric]
+            for name in names:
+                entry = entries.get(name, {"metrics": {}, "stderr": {}})
+                value = entry["metrics"].get(metric)
+                cell = "" if value is None else f"{value:.3f}"
+                if value is not None and metric in entry["stderr"]:
+                    cell += f" ± {entry['stderr'][metric]:.3f}"
+                if value is not None and name != names[0] and metric in baseline:
+                    cell += f" ({value - baseline[metric]:+.3f})"
+                cells.append(cell)
+            rows.append(cells)
+        shots = first.get("num_fewshot")
+        tables.append((f"{task} (n={first.get('n')}{f', {shots}-shot' if shots is not None else ''})", header, rows))
+    return tables
 
 
 def pivot(rows: list[dict[str, Any]], column: str, cell: Callable[[dict[str, Any]], str]) -> tuple[list[str], list[list[str]]]:

@@ -6,12 +6,16 @@ Every judgement goes through `r1kit.verify`, so rewards, eval and teachers agree
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from r1kit.errors import R1kitError
+from r1kit import tasks
+from r1kit.errors import R1kitError, suggest
+from r1kit.tasks.base import Task
 from r1kit.verify import check_steps, extract_answer, is_correct
 
 RewardFn = Callable[..., list[float]]
@@ -35,22 +39,31 @@ def _column(values: Any, index: int) -> Any:
     return values[index] if isinstance(values, (list, tuple)) else values
 
 
-def accuracy_reward(completions: list, answer: list[str], task: list[str] | None = None,
-                    metadata: list | None = None, **kwargs) -> list[float]:
-    """1.0 when the extracted answer is right, else 0.0; the task's own scorer when `task` is given."""
-    from r1kit import tasks
+def accuracy(task: Task | None = None) -> RewardFn:
+    """The accuracy reward (open-r1's factory style): 1.0 when the extracted answer is right, else
+    0.0. Bound to `task`, its scorer judges every row; unbound, the task each row's `task` column
+    names does (plain numeric equivalence without one)."""
+    bound = task
 
-    scores = []
-    for i, completion in enumerate(completions):
-        predicted = extract_answer(text_of(completion))
-        task_name = _column(task, i)
-        if task_name:
-            meta = _column(metadata, i)
-            meta = json.loads(meta) if isinstance(meta, str) and meta else meta
-            scores.append(float(tasks.get(task_name).score_answer(predicted, answer[i], meta)))
-        else:
-            scores.append(float(is_correct(predicted, answer[i])))
-    return scores
+    def accuracy_reward(completions: list, answer: list[str], task: list[str] | None = None,
+                        metadata: list | None = None, **kwargs) -> list[float]:
+        named = functools.cache(tasks.get)  # each task looked up once per batch
+        parsed = functools.cache(json.loads)  # a problem's metadata once, not once per completion of its group
+        scores = []
+        for i, completion in enumerate(completions):
+            predicted, name, meta = extract_answer(text_of(completion)), _column(task, i), _column(metadata, i)
+            judge = bound or (named(name) if name else None)
+            if judge is None:
+                scores.append(float(is_correct(predicted, answer[i])))
+            else:
+                meta = parsed(meta) if isinstance(meta, str) and meta else meta
+                scores.append(float(judge.score_answer(predicted, answer[i], meta)))
+        return scores
+
+    return accuracy_reward
+
+
+accuracy_reward = accuracy()  # for a GRPOTrainer of your own: it reads each row's `task` column
 
 
 _TAGS = ("<think>", "</think>", "<answer>", "</answer>")
@@ -88,33 +101,34 @@ def overlong_penalty(max_length: int, cache_length: int) -> RewardFn:
     return overlong_penalty
 
 
+# Reward factories by name; one with a `task` parameter is bound to the stage's task.
 REGISTRY: dict[str, Callable[..., RewardFn]] = {
-    "accuracy": lambda: accuracy_reward,
+    "accuracy": accuracy,
     "format": lambda: format_reward,
     "steps": lambda: step_reward,
     "overlong": overlong_penalty,
 }
 
 
-def get(name: str, **params: Any) -> RewardFn:
+def get(name: str, task: Task | None = None, **params: Any) -> RewardFn:
     if name not in REGISTRY:
-        import difflib
-
-        close = difflib.get_close_matches(name, list(REGISTRY), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise R1kitError(f"unknown reward {name!r}{hint}; known rewards: {', '.join(REGISTRY)}")
+        raise R1kitError(f"unknown reward {name!r}{suggest(name, REGISTRY)}; known rewards: {', '.join(REGISTRY)}")
+    factory = REGISTRY[name]
+    if task is not None and "task" in inspect.signature(factory).parameters:
+        params.setdefault("task", task)
     try:
-        return REGISTRY[name](**params)
+        return factory(**params)
     except TypeError as error:
         raise R1kitError(f"bad parameters for reward {name!r}: {error}") from None
 
 
-def build(spec: dict[str, float | dict[str, Any]]) -> tuple[list[RewardFn], list[float]]:
+def build(spec: dict[str, float | dict[str, Any]], task: Task | None = None) -> tuple[list[RewardFn], list[float]]:
     """`{"accuracy": 1.0, "overlong": {"weight": 0.5, "max_length": 128, "cache_length": 32}}`
-    → (functions, weights) for `GRPOTrainer(reward_funcs=…, args=GRPOConfig(reward_weights=…))`."""
+    → (functions, weights) for `GRPOTrainer(reward_funcs=…, args=GRPOConfig(reward_weights=…))`,
+    bound to `task` when the rows are all of one."""
     functions, weights = [], []
     for name, value in spec.items():
         params = dict(value) if isinstance(value, dict) else {"weight": value}
         weights.append(float(params.pop("weight", 1.0)))
-        functions.append(get(name, **params))
+        functions.append(get(name, task, **params))
     return functions, weights

@@ -8,7 +8,7 @@ from typing import Any
 
 from r1kit.files import read_json
 from r1kit.rundir import RunDir
-from r1kit.stages.common import teacher_spec
+from r1kit.stages.common import resolve_teacher
 
 TRACES = "traces"
 
@@ -31,7 +31,7 @@ def run_collect(run: RunDir, stage, meter) -> None:
     from r1kit.teachers.collect import collect
     from r1kit.teachers.local import LocalTeacher
 
-    teacher = load_teacher(teacher_spec(run, stage.teacher), **stage.teacher_options)
+    teacher = load_teacher(resolve_teacher(run, stage.teacher), **stage.teacher_options)
     if isinstance(teacher, LocalTeacher):  # its generated tokens cost 2·N each (an API's cost is not ours to know)
         meter.add(parameters=count_parameters(teacher.model))
     recipe, data = run.recipe, stage.data

@@ -1,5 +1,5 @@
 """What several stage kinds share: their training rows, the student they start from, the trace
-style they train in, FLOPs budgets for trainers that generate, and teacher specs."""
+style they train in, FLOPs budgets for trainers that generate, and the teacher a stage names."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 from r1kit import data as data_mod
 from r1kit.files import atomic_dir
 from r1kit.rundir import DATA, RunDir
+from r1kit.teachers import TeacherSpec
 from r1kit.train.common import read_metrics
 
 
@@ -30,8 +31,6 @@ def _stage_data(run: RunDir, stage, *, style: str, drop: tuple[str, ...] = ()):
     task = spec.task or recipe.task
     skill_rows = round(spec.count * spec.skills)
     options = {"granularity": spec.granularity} if spec.granularity else {}  # only the arithmetic compiler has it
-    if spec.fine_steps:
-        options["fine_steps"] = True
     # A share of the task's rows as worked solutions in the recipe's style (pretraining; the skills stay answer-only).
     mix = {"traces": spec.traces, "trace_style": recipe.style} if spec.traces else {}
     built = data_mod.build(task, spec.levels, spec.count - skill_rows + 1, style=style, seed=recipe.seed,
@@ -107,18 +106,20 @@ def read_curves(run: RunDir, stage) -> dict[str, Any]:
     return {"curves": {stage.name: read_metrics(run.stage_dir(stage.name) / "metrics.jsonl")}}
 
 
-def budgeted(run: RunDir, stage, model, tokenizer, dataset, defaults: dict[str, Any]) -> tuple[dict[str, Any], list]:
-    """For trainers that generate: with a FLOPs budget, run to a step ceiling and stop on the budget."""
+def budgeted(run: RunDir, stage, model, tokenizer, dataset, kind: str) -> tuple[dict[str, Any], list]:
+    """For trainers that generate (`kind` grpo or distill): with a FLOPs budget, run to a step
+    ceiling and stop on the budget."""
     train = dict(stage.train)
     if not stage.flops_budget:
         return train, []
     from r1kit.models import count_parameters
     from r1kit.train.budget import FlopsBudget, rows_per_step, step_ceiling
+    from r1kit.train.config import trainer_config
 
     shortest = min(len(tokenizer(p, add_special_tokens=False)["input_ids"]) for p in _prompt_texts(dataset, tokenizer))
     parameters = count_parameters(model)
-    train.setdefault("logging_steps", 1)  # the budget is checked every step; TRL counts tokens as it generates
-    train["max_steps"] = step_ceiling(stage.flops_budget, parameters, shortest + 1, rows_per_step(train, defaults))
+    config = trainer_config(kind, train, output_dir=training_paths(run, stage)["output_dir"], budgeted=True)
+    train["max_steps"] = step_ceiling(stage.flops_budget, parameters, shortest + 1, rows_per_step(config))
     run.console.print(f"FLOPs budget {stage.flops_budget:.3g}: training stops when it is spent")
     return train, [FlopsBudget(stage.flops_budget, parameters)]
 
@@ -130,9 +131,9 @@ def _prompt_texts(dataset, tokenizer) -> list[str]:
     return prompts
 
 
-def teacher_spec(run: RunDir, teacher: str) -> str:
-    """A stage's `teacher:` as a `load_teacher` spec: a backend spec as given, a path as a local
-    model, anything else as the name of an earlier stage (see `recipe.stage_inputs`)."""
-    if ":" in teacher:
+def resolve_teacher(run: RunDir, teacher: TeacherSpec) -> TeacherSpec:
+    """A stage's `teacher:` with an earlier stage's name replaced by the local model it made."""
+    if teacher.backend != "stage":
         return teacher
-    return f"local:{teacher if '/' in teacher else run.model_path(teacher)}"
+    path = str(run.model_path(teacher.target))
+    return TeacherSpec("local", path, f"local:{path}")

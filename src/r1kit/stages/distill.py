@@ -8,7 +8,7 @@ from r1kit.errors import R1kitError
 from r1kit.ledger import TokenMeter
 from r1kit.rundir import RunDir
 from r1kit.stages.collect import traces_dir, traces_style
-from r1kit.stages.common import (budgeted, load_student, save_stage_data, save_student, stage_data, teacher_spec,
+from r1kit.stages.common import (budgeted, load_student, resolve_teacher, save_stage_data, save_student, stage_data,
                                  training_paths, training_style)
 from r1kit.stages.sft import sft_on
 
@@ -40,21 +40,19 @@ def sequence_distill(run: RunDir, stage, meter, model, tokenizer) -> None:
 
 def logit_distill(run: RunDir, stage, meter, model, tokenizer) -> None:
     from r1kit.models import count_parameters, load_model
-    from r1kit.train.distill import DISTILL_DEFAULTS, train_logit_distill
+    from r1kit.train.distill import train_logit_distill
 
-    backend, _, teacher_path = teacher_spec(run, stage.teacher).partition(":")
-    if backend != "local":
-        raise R1kitError(f"stage {stage.name!r}: logit distillation needs the teacher's weights (a stage or a local "
-                         f"model), not {stage.teacher!r}; distill from an API with mode: sequence")
+    teacher_path = resolve_teacher(run, stage.teacher).target  # a local model: the recipe checked
     teacher, teacher_tokenizer = load_model(teacher_path, dtype=run.recipe.model.dtype)
     if teacher_tokenizer.get_vocab() != tokenizer.get_vocab():
         raise R1kitError(f"stage {stage.name!r}: logit distillation needs a teacher with the student's tokenizer; "
                          "distill across tokenizers with mode: sequence (verified traces)")
     style = training_style(run, stage, teacher_path)  # the student writes as its teacher does
     dataset = stage_data(run, stage, style=style, drop=("completion",))
-    train, callbacks = budgeted(run, stage, model, tokenizer, dataset, DISTILL_DEFAULTS)
+    train, callbacks = budgeted(run, stage, model, tokenizer, dataset, "distill")
     # The student's tokens are generated and trained on (8·N each); the teacher scores them (2·N_teacher).
     on_log = TokenMeter(meter, generated_tokens=1, train_tokens=1, teacher_flops=2.0 * count_parameters(teacher))
     trainer = train_logit_distill(model, teacher, tokenizer, dataset, train=train, seed=run.recipe.seed,
-                                  on_log=on_log, callbacks=callbacks, **training_paths(run, stage))
+                                  on_log=on_log, callbacks=callbacks, budgeted=bool(stage.flops_budget),
+                                  **training_paths(run, stage))
     save_student(run, stage, trainer, tokenizer, style)

@@ -23,7 +23,7 @@ def base_cache(run: RunDir, stage) -> Path:
     preset = stage.preset or run.recipe.model.preset
     config = {"preset": preset, "stage": stage.model_dump(mode="json", exclude={"name", "preset"}),
               "seed": run.recipe.seed, "format": 1}
-    if stage.data.traces:  # trace rows are rendered in the recipe's style (absent otherwise: old keys hold)
+    if stage.data.traces:  # trace rows are rendered in the recipe's style; a base without them keeps its key
         config["trace_style"] = run.recipe.style
     key = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
     return cache_root() / "base" / key
@@ -39,9 +39,8 @@ def run_pretrain(run: RunDir, stage, meter) -> None:
         run.console.print(f"using the cached base model {cached}")
         if is_main():
             shutil.copytree(cached, out, dirs_exist_ok=True)
-            for name in ("metrics.jsonl", "ledger.json"):
-                if (cached / name).exists():
-                    shutil.copy(cached / name, run.stage_dir(stage.name) / name)
+            if (cached / "metrics.jsonl").exists():
+                shutil.copy(cached / "metrics.jsonl", run.stage_dir(stage.name) / "metrics.jsonl")
         return
     tokenizer = build_char_tokenizer()
     model = build_tiny_model(stage.preset or run.recipe.model.preset, tokenizer, seed=run.recipe.seed)

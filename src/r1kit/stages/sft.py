@@ -21,10 +21,11 @@ def sft_on(run: RunDir, stage, meter, model, tokenizer, dataset, style: str) -> 
     train = dict(stage.train)
     if stage.flops_budget:
         from r1kit.train.budget import row_lengths, rows_per_step, sft_steps
-        from r1kit.train.sft import SFT_DEFAULTS
+        from r1kit.train.config import trainer_config
 
+        config = trainer_config("sft", train, output_dir=training_paths(run, stage)["output_dir"])
         train["max_steps"] = sft_steps(stage.flops_budget, count_parameters(model), row_lengths(dataset, tokenizer),
-                                       rows_per_step(train, SFT_DEFAULTS))
+                                       rows_per_step(config))
         run.console.print(f"FLOPs budget {stage.flops_budget:.3g} → {train['max_steps']} steps")
     trainer = train_sft(model, tokenizer, dataset, train=train, seed=run.recipe.seed,
                         on_log=TokenMeter(meter, train_tokens=1), **training_paths(run, stage))

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 
-from r1kit.errors import R1kitError
+from r1kit.errors import R1kitError, suggest
 from r1kit.problem import Problem, Step, normalize_question, problem_id
 from r1kit.tasks.arithmetic import ArithmeticTask
 from r1kit.tasks.base import Task
@@ -39,9 +38,7 @@ def get(name: str, **options) -> Task:
     """A registered task, or an external one: `gym:<reasoning-gym dataset>`, `jsonl:<path>`."""
     factory = _FACTORIES.get(name) or _external(name)
     if factory is None:
-        close = difflib.get_close_matches(name, names(), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise R1kitError(f"unknown task {name!r}{hint}; known tasks: {', '.join(names())}, "
+        raise R1kitError(f"unknown task {name!r}{suggest(name, names())}; known tasks: {', '.join(names())}, "
                          "gym:<reasoning-gym dataset>, jsonl:<path>")
     if options:
         return factory(**options)

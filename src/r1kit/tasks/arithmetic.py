@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from r1kit.errors import R1kitError
-from r1kit.expr import (GRANULARITIES, BinOp, Neg, Node, Num, combine, depth, evaluate, granularity_of, negate, number,
+from r1kit.expr import (BinOp, Granularity, Neg, Node, Num, check_granularity, combine, depth, evaluate, negate, number,
                         parse, to_text)
 from r1kit.numbers import Exact, exact, format_number
 from r1kit.problem import Problem, Step, problem_id
@@ -50,22 +50,14 @@ class ArithmeticTask(Task):
     levels = tuple(LEVELS)
     default_levels = LEVELS
 
-    def __init__(self, *, granularity: str | None = None, fine_steps: bool = False,
-                 levels: dict[int, Level] | None = None):
-        """`granularity` is how fine the reference trace is; only the steps change with it, never
-        the question, answer or id: "op" (one step per operation, the default), "partial"
-        (multi-digit multiplications as partial products; `fine_steps=True` is its old name) or
-        "digit" (integer `+ - *` digit by digit with carries and borrows, see `expr.digit_steps`)."""
+    def __init__(self, *, granularity: Granularity | None = None, levels: dict[int, Level] | None = None):
+        """`granularity` is how fine the reference trace is (`expr.Granularity`, default "op");
+        only the steps change with it, never the question, answer or id."""
         super().__init__(levels=levels)
-        if granularity is None:
-            granularity = "partial" if fine_steps else "op"
-        if granularity not in GRANULARITIES:
-            raise R1kitError(f"unknown granularity {granularity!r}; choose one of {', '.join(GRANULARITIES)}")
-        if fine_steps and granularity != "partial":
-            raise R1kitError(f"fine_steps=True is granularity='partial', not {granularity!r}")
-        self.granularity = granularity
-        self.fine_steps = granularity == "partial"
-        self._fine = granularity_of(granularity)  # what `combine` reads: False, True or "digit"
+        try:
+            self.granularity = check_granularity(granularity or "op")
+        except ValueError as error:
+            raise R1kitError(str(error)) from None
 
     def instruction(self, problem: Problem) -> str:
         return f"Compute {problem.question}."
@@ -75,7 +67,7 @@ class ArithmeticTask(Task):
         for _ in range(1000):
             steps: list[Step] = []
             drawn = random_tree(rng, spec, spec.terms[0] + _below(rng, spec.terms[1] - spec.terms[0] + 1),
-                                steps, self._fine)
+                                steps, self.granularity)
             if drawn is None:
                 continue
             question = to_text(drawn[0])
@@ -96,7 +88,7 @@ class ArithmeticTask(Task):
     def compile(self, expression: str, level: int = 0) -> Problem:
         """A user's own expression → Problem with its exact trace (`r1kit compile`)."""
         tree = parse(expression)
-        value, steps = evaluate(tree, fine=self._fine)
+        value, steps = evaluate(tree, granularity=self.granularity)
         return self.problem(to_text(tree), level, value, steps)
 
 
@@ -124,7 +116,7 @@ Drawn = tuple[Node, Exact]  # a subtree and its value, so divisions can pick an 
 
 
 def random_tree(rng: random.Random, spec: Level, terms: int, steps: list[Step],
-                fine: bool | str = False) -> Drawn | None:
+                granularity: Granularity = "op") -> Drawn | None:
     """A random expression with `terms` literals and its value, built in post-order so that
     its trace is written into `steps` on the way (exactly what `evaluate` would write).
     None when a draw hits a forbidden case (no exact divisor): the caller draws again."""
@@ -136,7 +128,7 @@ def random_tree(rng: random.Random, spec: Level, terms: int, steps: list[Step],
         return literal, literal.value
     split = 1 + int(rng.random() * (terms - 1))
     op = spec.ops[int(rng.random() * len(spec.ops))]
-    left = random_tree(rng, spec, split, steps, fine)
+    left = random_tree(rng, spec, split, steps, granularity)
     if left is None:
         return None
     if op == "/":
@@ -145,16 +137,16 @@ def random_tree(rng: random.Random, spec: Level, terms: int, steps: list[Step],
             return None
         drawn: Drawn = (BinOp("/", left[0], divisor), combine("/", left[1], divisor.value, steps))
         if terms > 2:  # the divisor used one literal; attach the rest with another operator
-            rest = random_tree(rng, spec, terms - 2, steps, fine)
+            rest = random_tree(rng, spec, terms - 2, steps, granularity)
             if rest is None:
                 return None
             op = _pick(rng, spec.ops.replace("/", "") or "+")
-            drawn = (BinOp(op, drawn[0], rest[0]), combine(op, drawn[1], rest[1], steps, fine))
+            drawn = (BinOp(op, drawn[0], rest[0]), combine(op, drawn[1], rest[1], steps, granularity))
     else:
-        right = random_tree(rng, spec, terms - split, steps, fine)
+        right = random_tree(rng, spec, terms - split, steps, granularity)
         if right is None:
             return None
-        drawn = (BinOp(op, left[0], right[0]), combine(op, left[1], right[1], steps, fine))
+        drawn = (BinOp(op, left[0], right[0]), combine(op, left[1], right[1], steps, granularity))
     if spec.negatives and rng.random() < spec.negatives / 4:
         drawn = (Neg(drawn[0]), negate(drawn[1], steps))
     return drawn

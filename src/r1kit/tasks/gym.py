@@ -23,12 +23,11 @@ non-string keys are tagged), so it survives a dataset row's JSON `metadata` colu
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import hashlib
 import json
 from typing import Any
 
-from r1kit.errors import R1kitError
+from r1kit.errors import R1kitError, suggest
 from r1kit.problem import Problem, normalize_question, problem_id
 from r1kit.tasks.base import Task
 
@@ -60,8 +59,7 @@ class GymTask(Task):
     def __init__(self, dataset: str, **config: Any):
         datasets, curricula = _registry()
         if dataset not in datasets:
-            close = difflib.get_close_matches(dataset, list(datasets), n=3)
-            hint = f" (did you mean {', '.join(PREFIX + c for c in close)}?)" if close else ""
+            hint = suggest(dataset, datasets, n=3, label=lambda close: PREFIX + close)
             raise R1kitError(f"unknown reasoning-gym dataset {dataset!r}{hint}; reasoning-gym has "
                              f"{len(datasets)} datasets, listed by r1kit.tasks.gym.dataset_names()")
         super().__init__()
@@ -72,9 +70,7 @@ class GymTask(Task):
         fields = [f.name for f in dataclasses.fields(self.config_cls)]
         for key in config:
             if key not in fields or key in ("seed", "size"):
-                close = difflib.get_close_matches(key, fields, n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise R1kitError(f"{self.name} has no config option {key!r}{hint}; options: "
+                raise R1kitError(f"{self.name} has no config option {key!r}{suggest(key, fields)}; options: "
                                  f"{', '.join(f for f in fields if f not in ('seed', 'size'))}")
         self.overrides = config
         self.levels = tuple(range(1, self._level_count() + 1))

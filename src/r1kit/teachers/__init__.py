@@ -10,6 +10,7 @@ message (through the model's chat template), completion backends send it as it i
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol, runtime_checkable
 
 from r1kit.errors import R1kitError
@@ -29,15 +30,34 @@ class Teacher(Protocol):
 BACKENDS = ("local", "openai")
 
 
-def load_teacher(spec: str, **options: Any) -> Teacher:
+@dataclass(frozen=True)
+class TeacherSpec:
+    """A teacher as written: `local:PATH_OR_HUB_ID`, `openai:MODEL_NAME`, a path (a local model),
+    or in a recipe the name of an earlier stage (backend "stage"), whose model it is."""
+
+    backend: str  # local | openai | stage
+    target: str  # a path or hub id, a model name, or a stage name
+    text: str = field(default="", compare=False)  # as written, so a recipe's dump (and stage hash) keeps it
+
+    @classmethod
+    def parse(cls, text: str) -> TeacherSpec:
+        backend, sep, target = text.partition(":")
+        if not sep:
+            return cls("local" if "/" in text else "stage", text, text)
+        if backend not in BACKENDS or not target:
+            raise R1kitError(f"teacher {text!r}: use local:PATH_OR_HUB_ID or openai:MODEL_NAME")
+        return cls(backend, target, text)
+
+
+def load_teacher(spec: str | TeacherSpec, **options: Any) -> Teacher:
     """`local:PATH_OR_HUB_ID` or `openai:MODEL_NAME` (options: base_url, api_key_env, mode, ...)."""
-    backend, sep, target = spec.partition(":")
-    if not sep or backend not in BACKENDS or not target:
-        raise R1kitError(f"teacher {spec!r}: use local:PATH_OR_HUB_ID or openai:MODEL_NAME")
-    if backend == "local":
+    spec = spec if isinstance(spec, TeacherSpec) else TeacherSpec.parse(spec)
+    if spec.backend == "local":
         from r1kit.teachers.local import LocalTeacher
 
-        return LocalTeacher(target, **options)
-    from r1kit.teachers.openai_compat import OpenAITeacher
+        return LocalTeacher(spec.target, **options)
+    if spec.backend == "openai":
+        from r1kit.teachers.openai_compat import OpenAITeacher
 
-    return OpenAITeacher(target, **options)
+        return OpenAITeacher(spec.target, **options)
+    raise R1kitError(f"teacher {spec.text!r}: use local:PATH_OR_HUB_ID or openai:MODEL_NAME")

@@ -201,8 +201,8 @@ def run_job(teacher, job: Job, config: dict[str, Any], out: str | Path, *, keep_
             outputs = _ask(teacher, job, chunk, index, config, progress)
             accepted, rejected = _judge_chunk(teacher, job, chunk, outputs, config, summary)
             rejected = rejected[:max(0, keep_rejected - summary.rejected_rows)]
-            _append(out / "traces.jsonl", accepted)
-            _append(out / "rejected.jsonl", rejected)
+            append_rows(out / "traces.jsonl", accepted)
+            append_rows(out / "rejected.jsonl", rejected)
             summary.traces_rows += len(accepted)
             summary.rejected_rows += len(rejected)
             summary.chunks_done += 1
@@ -329,7 +329,8 @@ def _truncate_rows(path: Path, rows: int) -> None:
         os.truncate(path, offset)
 
 
-def _append(path: Path, rows: list[dict]) -> None:
+def append_rows(path: Path, rows: list[dict]) -> None:
+    """Rows as JSON lines, on disk before it returns (a kill tears at most the last line)."""
     with path.open("a", encoding="utf-8") as f:
         f.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
         f.flush()

@@ -5,7 +5,8 @@ defaults (device, precision, logging, checkpoints) and wires in its data and rew
 """
 
 from r1kit.train.common import MetricsLog, device_defaults, last_checkpoint
+from r1kit.train.config import trainer_config
 from r1kit.train.grpo import train_grpo
 from r1kit.train.sft import train_sft
 
-__all__ = ["MetricsLog", "device_defaults", "last_checkpoint", "train_grpo", "train_sft"]
+__all__ = ["MetricsLog", "device_defaults", "last_checkpoint", "train_grpo", "train_sft", "trainer_config"]

@@ -8,7 +8,6 @@ a token that is generated and then trained on (GRPO, on-policy distillation) cos
 from __future__ import annotations
 
 import math
-from typing import Any
 
 from transformers import TrainerCallback
 
@@ -30,11 +29,11 @@ def row_lengths(dataset, tokenizer) -> list[int]:
     return lengths
 
 
-def rows_per_step(train: dict[str, Any], defaults: dict[str, Any]) -> int:
+def rows_per_step(config) -> int:
+    """Rows an optimizer step of a built TRL config trains on, over every process."""
     from accelerate import PartialState
 
-    batch = train.get("per_device_train_batch_size", defaults.get("per_device_train_batch_size", 8))
-    return batch * train.get("gradient_accumulation_steps", 1) * PartialState().num_processes
+    return config.per_device_train_batch_size * config.gradient_accumulation_steps * PartialState().num_processes
 
 
 def sft_steps(budget: float, parameters: int, lengths: list[int], rows: int) -> int:

@@ -32,21 +32,6 @@ def device_defaults(parameters: int | None = None) -> dict[str, Any]:
             "dataloader_pin_memory": False}
 
 
-def base_args(output_dir: Path, seed: int, parameters: int | None = None) -> dict[str, Any]:
-    return {
-        "output_dir": str(output_dir),
-        "seed": seed,
-        "report_to": [],
-        "logging_steps": 10,
-        "save_strategy": "steps",
-        "save_steps": 100,
-        "save_total_limit": 2,  # a damaged newest checkpoint falls back to the one before
-        "dataloader_num_workers": 0,
-        "disable_tqdm": False,  # transformers turns the bar off when its logging is quiet, which r1kit makes it
-        **device_defaults(parameters),
-    }
-
-
 def last_checkpoint(output_dir: Path, say: Any = print) -> str | None:
     """The newest sound `checkpoint-N` directory an earlier attempt left, if any. A damaged one
     (a kill or a full disk mid-save, a corrupted file) is moved aside to `.damaged/` with one line

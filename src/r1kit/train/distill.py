@@ -9,33 +9,18 @@ from pathlib import Path
 from typing import Any
 
 from r1kit.models import count_parameters
-from r1kit.train.common import MetricsLog, base_args, last_checkpoint, quiet_progress
-
-DISTILL_DEFAULTS: dict[str, Any] = {
-    "learning_rate": 1e-3,
-    "lr_scheduler_type": "constant_with_warmup",
-    "warmup_steps": 0,
-    "per_device_train_batch_size": 32,
-    "max_completion_length": 64,
-    "temperature": 1.0,
-    "beta": 0.5,  # generalized JSD between forward (0) and reverse (1) KL
-    "logging_steps": 5,
-    "save_steps": 50,
-}
-
-
-def distill_config(output_dir: Path, train: dict[str, Any], *, seed: int = 0, parameters: int | None = None):
-    from trl import DistillationConfig
-
-    return DistillationConfig(**{**base_args(output_dir, seed, parameters), **DISTILL_DEFAULTS, **train})
+from r1kit.train.common import MetricsLog, last_checkpoint, quiet_progress
+from r1kit.train.config import trainer_config
 
 
 def train_logit_distill(model, teacher, tokenizer, dataset, *, output_dir: Path, train: dict[str, Any], seed: int = 0,
-                        metrics_path: Path | None = None, on_log: Any = None, callbacks: list | None = None):
+                        metrics_path: Path | None = None, on_log: Any = None, callbacks: list | None = None,
+                        budgeted: bool = False):
     """`dataset` holds `prompt` rows; `teacher` is a model object sharing `tokenizer`."""
     from trl import DistillationTrainer
 
-    args = distill_config(output_dir, train, seed=seed, parameters=count_parameters(model))
+    args = trainer_config("distill", train, output_dir=output_dir, seed=seed, parameters=count_parameters(model),
+                          budgeted=budgeted)
     log = MetricsLog(metrics_path or Path(output_dir) / "metrics.jsonl", on_log)
     trainer = DistillationTrainer(model=model, teacher_model=teacher, args=args, train_dataset=dataset,
                                   processing_class=tokenizer, callbacks=[log, *(callbacks or [])])

@@ -5,7 +5,7 @@ student writes, and learns the teacher's next-token distribution on what it wrot
 from __future__ import annotations
 
 from r1kit.errors import R1kitError
-from r1kit.ledger import TokenMeter
+from r1kit.ledger import FORWARD_FLOPS_PER_TOKEN, TokenMeter
 from r1kit.rundir import RunDir
 from r1kit.stages.collect import traces_dir, traces_style
 from r1kit.stages.common import (budgeted, load_student, resolve_teacher, save_stage_data, save_student, stage_data,
@@ -51,7 +51,7 @@ def logit_distill(run: RunDir, stage, meter, model, tokenizer) -> None:
     dataset = stage_data(run, stage, style=style, drop=("completion",))
     train, callbacks = budgeted(run, stage, model, tokenizer, dataset, "distill")
     # The student's tokens are generated and trained on (8·N each); the teacher scores them (2·N_teacher).
-    on_log = TokenMeter(meter, generated_tokens=1, train_tokens=1, teacher_flops=2.0 * count_parameters(teacher))
+    on_log = TokenMeter(meter, generated_tokens=1, train_tokens=1, teacher_flops=float(FORWARD_FLOPS_PER_TOKEN * count_parameters(teacher)))
     trainer = train_logit_distill(model, teacher, tokenizer, dataset, train=train, seed=run.recipe.seed,
                                   on_log=on_log, callbacks=callbacks, budgeted=bool(stage.flops_budget),
                                   **training_paths(run, stage))

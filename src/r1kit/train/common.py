@@ -13,7 +13,6 @@ from transformers import TrainerCallback
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 from r1kit.files import write_text
-from r1kit.ledger import resumed_tokens  # noqa: F401 (train/sft imports it from here)
 from r1kit.precision import cpu_bf16_pays
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from r1kit.ledger import resumed_tokens
 from r1kit.models import count_parameters
-from r1kit.train.common import MetricsLog, last_checkpoint, quiet_progress, resumed_tokens
+from r1kit.train.common import MetricsLog, last_checkpoint, quiet_progress
 from r1kit.train.config import trainer_config
 
 

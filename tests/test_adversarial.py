@@ -112,8 +112,9 @@ def test_latex_is_judged_in_any_thread():
 
 
 def test_answer_kinds():
-    assert [verify.answer_kind(g) for g in ("12", "\u221214", "$0.5$", "\\frac{1}{2}", "(1, 2)", "Paris", "\\text{B}")] == \
-        ["number", "number", "number", "latex", "latex", "text", "text"]
+    assert [verify.answer_kind(g) for g in ("12", "\u221214", "$0.5$", "\\frac{1}{2}", "x = 21", "\\sqrt{2}", "(1, 2)",
+                                           "Paris", "\\text{B}")] == \
+        ["number", "number", "number", "number", "number", "latex", "latex", "text", "text"]
     assert verify.normalize_text(' \u201cNew\u00a0  York.\u201d ') == "new york"
     assert verify.normalize_unicode("\u2212\uff11\uff12\u2009\uff0b\u00b2") == "-12 +\u00b2"
 

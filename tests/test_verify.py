@@ -17,7 +17,9 @@ from r1kit.verify import check_steps, extract_answer, extract_steps, is_correct
         ("<think>x</think><answer>17</answer>", "17"),
         ("<answer>1</answer> then <answer> 2 </answer>", "2"),
         ("so \\boxed{\\frac{1}{2}} done", "\\frac{1}{2}"),
-        ("\\boxed{3} and later \\boxed{4}", "4"),
+        ("\\boxed{3}\nand later \\boxed{4}", "4"),  # the last box
+        ("\\boxed{3} or \\boxed{4}", "\\boxed{3} or \\boxed{4}"),  # two boxes on a line: two values
+        ("\\boxed{\\boxed{4}}", "4"),
         ("4-1=3;12+9=21|answer 21", "21"),
         ("Answer: 17", "17"),
         ("The answer is 17.", "17"),

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 
-from r1kit.numbers import MAX_NUMBER_CHARS, Exact, parse_number
+from r1kit.numbers import MAX_NUMBER_CHARS, Exact, exact, parse_number
 from r1kit.problem import Step
 from r1kit.render import VERBAL_PHRASES
 
@@ -447,12 +447,12 @@ _NUM = (r"\(-?\d{1,30}(?:\.\d{1,30})?(?:/\d{1,30})?\)|-?\d{1,3}(?:,\d{3}){1,10}(
 # A claim is a whole statement: no operator before its first number or after its last
 # (`6 - 11 * 6 = 6 - 66` claims no `11 * 6 = 6`), and it never runs across a line break.
 _NOT_AFTER_OP = r"(?<![\w.)/])(?<![-+*/^])(?<![-+*/^][ \t])(?<![-+*/^][ \t]{2})"
-_NOT_BEFORE_OP = r"(?![\w/(])(?![ \t]*[-+*/^])(?!\.\d)"
+_NOT_BEFORE_OP = r"(?![\d/])(?![ \t]*[-+*/^])"
 _SYMBOLIC = re.compile(  # `6 - 4 = 2x` is not the step `6 - 4 = 2`
-    rf"{_NOT_AFTER_OP}(?P<a>{_NUM})[ \t]*(?P<op>[-+*/])[ \t]*(?P<b>{_NUM})[ \t]*=[ \t]*(?P<r>{_NUM}){_NOT_BEFORE_OP}"
+    rf"{_NOT_AFTER_OP}(?P<a>{_NUM})[ \t]*(?P<op>[-+*/])[ \t]*(?P<b>{_NUM})[ \t]*=[ \t]*(?P<r>{_NUM}){_NOT_BEFORE_OP}(?![\w(])"
 )
 _REVERSED = re.compile(  # `66 = 11 * 6`
-    rf"{_NOT_AFTER_OP}(?P<r>{_NUM})[ \t]*=[ \t]*(?P<a>{_NUM})[ \t]*(?P<op>[-+*/])[ \t]*(?P<b>{_NUM}){_NOT_BEFORE_OP}(?![ \t]*=)"
+    rf"{_NOT_AFTER_OP}(?P<r>{_NUM})[ \t]*=[ \t]*(?P<a>{_NUM})[ \t]*(?P<op>[-+*/])[ \t]*(?P<b>{_NUM}){_NOT_BEFORE_OP}(?![\w(])(?![ \t]*=)"
 )
 # Other ways to write an operator, one character for one so that offsets stay those of the text.
 _STEP_CHARS = {**_MINUS, **str.maketrans("\u00b7\u22c5\u00d7\u2217\uff0a\u00f7\u2215\u2044\uff0b\uff1d", "*****///+=")}
@@ -479,7 +479,7 @@ def _phrase_pattern(template: str, op: str) -> _Pattern:
     for name in "abr":
         pattern = pattern.replace(re.escape("{" + name + "}"), f"(?P<{name}>{_NUM})", 1)
     words = re.sub(r"\{[abr]\}", " ", template.rstrip(".")).lower().split()
-    return re.compile(f"(?i)(?<![\\w.)/]){pattern}(?![\\d/])"), op, tuple((word,) for word in words)
+    return re.compile(f"(?i){_NOT_AFTER_OP}{pattern}{_NOT_BEFORE_OP}"), op, tuple((word,) for word in words)
 
 
 def _step_patterns() -> list[_Pattern]:
@@ -487,7 +487,7 @@ def _step_patterns() -> list[_Pattern]:
     patterns += [_phrase_pattern(t, op) for op, phrases in VERBAL_PHRASES.items() for t in phrases]
     for op, words in _OP_WORDS.items():  # generic prose, for teacher rewrites
         patterns.append((re.compile(
-            rf"(?i)(?<![\w.)/])(?P<a>{_NUM})[ \t]+(?:{words})[ \t]+(?P<b>{_NUM}),?[ \t]+(?:{_VERB_WORDS})[ \t]+(?P<r>{_NUM})(?![\d/])"
+            rf"(?i){_NOT_AFTER_OP}(?P<a>{_NUM})[ \t]+(?:{words})[ \t]+(?P<b>{_NUM}),?[ \t]+(?:{_VERB_WORDS})[ \t]+(?P<r>{_NUM}){_NOT_BEFORE_OP}"
         ), op, (_words(words), _words(_VERB_WORDS))))
     return patterns
 
@@ -523,7 +523,8 @@ def _value(text: str) -> Exact | None:
     text = text.strip("()")
     if _INT.fullmatch(text):  # the common case, without a Fraction (~10x faster)
         return int(text)
-    return parse_number(text)
+    value = parse_number(text)
+    return None if value is None else exact(value)
 
 
 def extract_steps(text: str) -> list[ClaimedStep]:

@@ -92,28 +92,38 @@ CATALOGUE += [
     ("\\left(6 - 11 * 6\\right)", "-60", 0.0),
     ("-34 + (50 - 11) \\cdot 24 + 28", "930", 0.0),
     ("\\frac{45+17}{1}", "62", 0.0),
-    ("The answer is $6 - 11 \\times 6$.", "-60", 0.0),
-    ("45 + 17", "62", 0.0),
-    ("\\displaystyle 45+17", "62", 0.0),
     ("45 + 17\\;", "62", 0.0),
     ("45\\!+\\!17", "62", 0.0),
+    ("\\displaystyle 45+17\\,", "62", 0.0),
+    ("45 + 17\\!", "62", 0.0),
+    ("\\!45 + 17", "62", 0.0),
+    ("45 + 17\\:", "62", 0.0),
+    ("45 + 17\\quad", "62", 0.0),
+    ("\\quad 45 + 17", "62", 0.0),
+    ("45 \\, + \\, 17", "62", 0.0),
+    ("{45 + 17}\\,", "62", 0.0),
+    ("45+17\\,\\text{}", "62", 0.0),
+    ("\\left(45+17\\right)", "62", 0.0),
+    ("\\left[45+17\\right]", "62", 0.0),
+    ("\\dfrac{45+17}{1}", "62", 0.0),
+    ("\\tfrac{45+17}{1}", "62", 0.0),
+    ("45 \\times 1 + 17", "62", 0.0),
+    ("62 + 0\\,", "62", 0.0),
+    ("6 - 11 \\times 6", "-60", 0.0),
+    ("\\left(6 - 66\\right)", "-60", 0.0),
+    ("\\sqrt{3844}", "62", 0.0),
+    ("\\sqrt{3844}\\,", "62", 0.0),
+    ("2^{6}-2\\,", "62", 0.0),
+    ("\\left(21\\right)", "21", 0.0),  # brackets are not a wrapper, as `(21)` is not
+    ("45 + 17", "62", 0.0),  # refused before as well, in these forms
+    ("\\displaystyle 45+17", "62", 0.0),
     ("~45+17~", "62", 0.0),
     ("\\mathrm{45+17}", "62", 0.0),
-    ("\\text{45+17}", "62", 0.0),
-    ("\\(45 + 17\\)", "62", 0.0),
     ("$45+17$", "62", 0.0),
     ("\\boxed{45+17}", "62", 0.0),
-    ("{45+17}", "62", 0.0),
-    ("45 \\quad + \\qquad 17", "62", 0.0),
-    ("\\left[45+17\\right]", "62", 0.0),
-    ("\\tfrac{45+17}{1}", "62", 0.0),
-    ("45+17 = 62", "62", 0.0),
-    ("\\sqrt{3844}", "62", 0.0),
-    ("2^{6}-2", "62", 0.0),
-    ("6 - 66", "-60", 0.0),
-    ("\\left(21\\right)", "21", 0.0),  # brackets are not a wrapper, as `(21)` is not
     # ...while a number in any of these forms is one
     ("\\frac{124}{2}", "62", 1.0),
+    ("\\frac{124}{2}\\,", "62", 1.0),
     ("\\displaystyle 62", "62", 1.0),
     ("\\mathrm{62}", "62", 1.0),
     ("\\,62\\,", "62", 1.0),
@@ -135,6 +145,7 @@ CATALOGUE += [
     (".3333333\\,", "1/3", 0.0),
     ("\\,2.3333333", "7/3", 0.0),
     ("\\,0.1428571", "1/7", 0.0),
+    ("\\,.3333333", "1/3", 0.0),
     (".5000001\\,", "1/2", 0.0),
     ("~0.3333333", "1/3", 0.0),
     ("\\;.3333333", "1/3", 0.0),
@@ -174,6 +185,7 @@ CATALOGUE += [
 
 # Whole completions: the boxed and marker paths, judged by the same rules.
 COMPLETIONS = [
+    ("The answer is $6 - 11 \\times 6$.", "-60", 0.0),
     ("The answer is 17. No wait, it is 18.", "17", 0.0),
     ("The answer is 17. No wait, it is 18.", "18", 0.0),
     ("The answer is 17. No wait, the answer is 18.", "18", 1.0),  # the final committed value
@@ -313,7 +325,10 @@ STEP_NOTATIONS = [
     ("29 * 73 = 2,117\n2,117 * 59 = 124,903", ["29 * 73 = 2117", "2117 * 59 = 124903"], 1.0),  # thousands
     ("x = 3 * 4 = 12", ["3 * 4 = 12"], 1.0),  # a = b = c is two claims
     ("3 * 4 = 12 = 12", ["3 * 4 = 12"], 1.0),
-    ("6 - 11 * 6 = 6 - 66 = -60", CHAIN, 0.5),  # true, so no false step; 11 * 6 is never stated
+    ("6 - 11 * 6 = 6 - 66 = -60", CHAIN, 1.0),  # a chain of rewrites: 11 * 6 → 66, then 6 - 66 → -60
+    ("6 - 11 * 6 = 6 - 67 = -61", CHAIN, 0.0),  # ...each rewrite checked
+    ("(9 + 5) * 16 + 5 = 14 * 16 + 5 = 224 + 5 = 229", ["9 + 5 = 14", "14 * 16 = 224", "224 + 5 = 229"], 1.0),
+    ("10 - 3 + 2 = 10 - 5", [], 1.0),  # `3 + 2` is no sub-expression there: no claim
     ("66 = 11 * 6\n-60 = 6 - 66", CHAIN, 1.0),  # written right to left, one per line
     ("5 - 2 + 1 = 4", [], 1.0),  # no false `2 + 1 = 4` inside a true statement
     ("3 * 4 = 12\n+ 5 = 17", ["3 * 4 = 12"], 1.0),  # no claim across a line break
@@ -329,6 +344,7 @@ def test_step_notations(text, reference, reward):
 
 def test_chained_and_multiline_steps_hold_no_false_claim():
     assert verify.first_wrong_step("6 - 11 * 6 = 6 - 66 = -60", CHAIN) is None
+    assert verify.first_wrong_step("6 - 11 * 6 = 6 - 67 = -61", CHAIN) == 4  # the wrong rewrite
     assert verify.first_wrong_step("66 = 11 * 6\n-60 = 6 - 66", CHAIN) is None
     assert verify.first_wrong_step("29 * 73 = 2,117", []) is None
     assert verify.first_wrong_step("a: 3 \u00b7 4 = 13", []) == 3  # offsets are the text's own

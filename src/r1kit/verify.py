@@ -15,6 +15,8 @@ import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import islice
+from os.path import commonprefix
 from fractions import Fraction
 
 from r1kit.numbers import MAX_NUMBER_CHARS, Exact, exact, parse_number
@@ -529,7 +531,8 @@ def _value(text: str) -> Exact | None:
 
 def extract_steps(text: str) -> list[ClaimedStep]:
     """Every `a op b = r` (or `r = a op b`) a completion claims, in order, in compact, think or
-    verbal style, with `−`, `·`, `×`, `÷`, `(-2)` and `2,117` read as they are meant."""
+    verbal style, with `−`, `·`, `×`, `÷`, `(-2)` and `2,117` read as they are meant, and the
+    step inside each rewrite of a chain (`6 - 11 * 6 = 6 - 66` claims `11 * 6 = 66`)."""
     global _PATTERNS
     if _PATTERNS is None:
         _PATTERNS = _step_patterns()
@@ -549,6 +552,8 @@ def extract_steps(text: str) -> list[ClaimedStep]:
             found.append(ClaimedStep(op, a, b, r, match.start(), match.end()))
             if len(found) >= 4 * MAX_STEPS:
                 break
+    if "=" in text:
+        found += islice(_rewrite_steps(text), 4 * MAX_STEPS)
     found.sort(key=lambda step: step.start)
     steps, covered_to = [], -1
     for step in found:  # one claim per place: a phrasing and a generic match can overlap
@@ -556,6 +561,58 @@ def extract_steps(text: str) -> list[ClaimedStep]:
             steps.append(step)
             covered_to = step.end
     return steps[:MAX_STEPS]
+
+
+_ARITHMETIC = re.compile(r"[-+*/\d.() \t=]+")  # a run of arithmetic on one line
+_BINARY = re.compile(rf"(?P<a>{_NUM})(?P<op>[-+*/])(?P<b>{_NUM})")
+_ONE_NUM = re.compile(_NUM)
+_IN_NUMBER = "0123456789."
+
+
+def _rewrite_steps(text: str) -> Iterator[ClaimedStep]:
+    """The step each `before = after` of a chain claims when `after` is `before` with one
+    `a op b` replaced by its result; a part that is no sub-expression (`10 - 3 + 2 = 10 - 5`)
+    claims nothing."""
+    for run in _ARITHMETIC.finditer(text):
+        if "=" not in run[0]:
+            continue
+        start = run.start()
+        parts = run[0].split("=")
+        for before, after in zip(parts, parts[1:]):
+            step = _rewrite(before, after, start)
+            if step is not None:
+                yield step
+            start += len(before) + 1
+
+
+def _rewrite(before: str, after: str, offset: int) -> ClaimedStep | None:
+    places = [i for i, char in enumerate(before) if not char.isspace()]
+    old, new = "".join(before.split()), "".join(after.split())
+    head = len(commonprefix([old, new]))
+    tail = len(commonprefix([old[head:][::-1], new[head:][::-1]]))
+    while head and old[head - 1] in _IN_NUMBER:  # a number changes as a whole
+        head -= 1
+    while tail and old[len(old) - tail] in _IN_NUMBER:
+        tail -= 1
+    if not head and not tail:  # the whole statement: the step patterns read it
+        return None
+    middle, result = old[head:len(old) - tail], new[head:len(new) - tail]
+    left, right = old[head - 1:head], old[len(old) - tail:len(old) - tail + 1]
+    if middle[:1] == "(" and middle[-1:] == ")":
+        middle, left, right = middle[1:-1], "(", ")"
+    step, value = _BINARY.fullmatch(middle), _ONE_NUM.fullmatch(result)
+    if step is None or value is None or not _sub_expression(left, step["op"], right):
+        return None
+    a, b, r = _value(step["a"]), _value(step["b"]), _value(result)
+    if a is None or b is None or r is None:
+        return None
+    return ClaimedStep(step["op"], a, b, r, offset + places[head], offset + places[len(old) - tail - 1] + 1)
+
+
+def _sub_expression(left: str, op: str, right: str) -> bool:
+    """Whether `a op b` between these neighbours is computed first (left-associative precedence)."""
+    tight = op in "*/"
+    return (left in ("", "(") or (left in "+-" and tight)) and (right in ("", ")", "+", "-") or tight)
 
 
 def parse_reference(steps: list[Step] | list[str]) -> list[Step]:

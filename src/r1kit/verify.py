@@ -15,9 +15,9 @@ import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from fractions import Fraction
 from itertools import islice
 from os.path import commonprefix
-from fractions import Fraction
 
 from r1kit.numbers import MAX_NUMBER_CHARS, Exact, exact, parse_number
 from r1kit.problem import Step
@@ -38,6 +38,7 @@ _MARKER = re.compile(
     r"(?i)\banswer\b(?:\s+is)?+\s*+[:=\uff1a]?[ \t]*+([-+\d.(\\$*\u2212\u2012\u2013\uff0b\uff0d](?:(?!answer\b)[^\n|<])*)"
 )
 _SENTENCE_END = re.compile(r"\.\s")
+_DIGIT = re.compile(r"\d")
 
 
 def extract_answer(text: str | None) -> str | None:
@@ -92,9 +93,6 @@ def _marker_slot(slot: str) -> str:
     the line states a number too (`The answer is 17. No wait, 18.`): then the slot holds both."""
     first, *rest = _SENTENCE_END.split(slot.strip(), maxsplit=1)
     return _strip_edges(slot if rest and _DIGIT.search(rest[0]) else first)
-
-
-_DIGIT = re.compile(r"\d")
 
 
 def _strip_edges(slot: str) -> str:

@@ -1,4 +1,5 @@
-"""The adversarial catalogue: answers that fooled the judge, each with the reward it must get.
+"""The adversarial catalogue: answers that fooled the judge, and right answers it refused, each
+with the reward it must get. The rules they follow are in docs/verifiers.md.
 
 New names are read as `verify.<name>` inside the tests, so the catalogue runs on any version.
 """

@@ -12,10 +12,11 @@ import re
 import sys
 import time
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import cache
 from itertools import islice
 from os.path import commonprefix
 
@@ -27,7 +28,7 @@ MAX_ANSWER_CHARS = 200  # an answer slot longer than this is wrong, not parsed
 MAX_SCAN_CHARS = 200_000  # the step checker reads at most this much of a completion
 MAX_STEPS = 2_000
 MAX_FLEXIBLE_CHARS = 10_000  # `extract_flexible` reads the tail of a completion, this long
-MATH_VERIFY_TIMEOUT_S = 2.0  # a backstop in every thread: latex_too_costly keeps answers far below it
+MATH_VERIFY_TIMEOUT_S = 2.0  # CPU seconds, a backstop in every thread: latex_too_costly keeps answers far below it
 
 # ---------------------------------------------------------------- answer extraction
 
@@ -405,12 +406,13 @@ class _OutOfTime(BaseException):
 
 @contextmanager
 def _deadline(seconds: float) -> Iterator[None]:
-    """Stop the Python code run inside, in any thread: math-verify's own timeout is signal.alarm,
-    main thread only. A trace function checks the clock at each function call (sympy is Python)."""
-    end = time.monotonic() + seconds
+    """Stop the Python code run inside after `seconds` of this thread's CPU time (not wall time,
+    so a busy machine does not change a verdict), in any thread: math-verify's own timeout is
+    signal.alarm, main thread only. A trace function checks at each call (sympy is Python)."""
+    end = time.thread_time() + seconds
 
     def check(frame, event, arg):
-        if time.monotonic() > end:
+        if time.thread_time() > end:
             raise _OutOfTime
 
     previous = sys.gettrace()
@@ -421,10 +423,20 @@ def _deadline(seconds: float) -> Iterator[None]:
         sys.settrace(previous)
 
 
+@cache
+def _math_verify_api() -> tuple[Callable, Callable]:
+    """math-verify's `parse` and `verify`, warmed up: the first import and parse take seconds,
+    which the deadline must not count against an answer."""
+    from math_verify import parse, verify
+
+    verify(parse("$\\frac{\\sqrt{2}}{2} x^{2}$"), parse("$\\sqrt{2} x^{2} / 2$"), timeout_seconds=None)
+    return parse, verify
+
+
 def _math_verify(predicted: str, gold: str) -> bool:
     if latex_too_costly(predicted):
         return False
-    from math_verify import parse, verify  # imported outside the deadline: the first import takes seconds
+    parse, verify = _math_verify_api()
 
     def wrap(text: str) -> str:  # math-verify reads LaTeX in $…$
         text = _exact_decimals(text)

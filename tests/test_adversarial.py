@@ -333,6 +333,7 @@ STEP_NOTATIONS = [
     ("66 = 11 * 6\n-60 = 6 - 66", CHAIN, 1.0),  # written right to left, one per line
     ("5 - 2 + 1 = 4", [], 1.0),  # no false `2 + 1 = 4` inside a true statement
     ("3 * 4 = 12\n+ 5 = 17", ["3 * 4 = 12"], 1.0),  # no claim across a line break
+    ("Then: -3 * 4 = -12 -> done", ["-3 * 4 = -12"], 1.0),  # an operator with no operand joins nothing
     ("3 * 4 = 13", ["3 * 4 = 12"], 0.0),  # a false step is still one
     ("3 \u00b7 4 = 13", ["3 * 4 = 12"], 0.0),
 ]

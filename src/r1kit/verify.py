@@ -458,8 +458,8 @@ _NUM = (r"\(-?\d{1,30}(?:\.\d{1,30})?(?:/\d{1,30})?\)|-?\d{1,3}(?:,\d{3}){1,10}(
         r"|-?\d{1,30}(?:\.\d{1,30})?(?:/\d{1,30})?")
 # A claim is a whole statement, not the end or the start of a longer expression (`6 - 11 * 6 = 6`
 # claims no `11 * 6 = 6`): no operand and operator before it or after it, and no line break inside.
-_NOT_AFTER_OP = "".join(rf"(?<![\w)]{before}[-+*/^]{after})" for before in ("", "[ \t]") for after in ("", "[ \t]"))
-_NOT_AFTER_OP = r"(?<![\w.)/])" + _NOT_AFTER_OP
+_NOT_AFTER_OP = r"(?<![\w.)/])" + "".join(  # lookbehinds are fixed-width: one per spacing
+    rf"(?<![\w)]{before}[-+*/^]{after})" for before in ("", "[ \t]") for after in ("", "[ \t]"))
 _NOT_BEFORE_OP = r"(?![\d/])(?![ \t]*[-+*/^][ \t]*[\w(.])"
 _SYMBOLIC = re.compile(  # `6 - 4 = 2x` is not the step `6 - 4 = 2`
     rf"{_NOT_AFTER_OP}(?P<a>{_NUM})[ \t]*(?P<op>[-+*/])[ \t]*(?P<b>{_NUM})[ \t]*=[ \t]*(?P<r>{_NUM}){_NOT_BEFORE_OP}(?![\w(])"

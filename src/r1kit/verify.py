@@ -93,7 +93,7 @@ def _marker_slot(slot: str) -> str:
     """A sentence ends the answer (`The answer is 17. It was easy.`), unless a later sentence on
     the line states a number too (`The answer is 17. No wait, 18.`): then the slot holds both."""
     first, *rest = _SENTENCE_END.split(slot.strip(), maxsplit=1)
-    return _strip_edges(slot if rest and _DIGIT.search(rest[0]) else first)
+    return _strip_edges(slot if first and rest and _DIGIT.search(rest[0]) else first)
 
 
 def _strip_edges(slot: str) -> str:

@@ -55,7 +55,7 @@ def main() -> None:
     print(f"r1kit accuracy_reward:       {len(texts) / ours_s:,.0f} completions/s")
     print(f"math-verify parse + verify:  {len(texts) / theirs_s:,.0f} completions/s")
     print(f"ratio: {theirs_s / ours_s:.1f}x  (target >= 10x)")
-    print(f"identical verdicts: {agree}/{len(texts)}  (accuracy {sum(ours) / len(ours):.3f})")
+    print(f"identical verdicts: {agree}/{len(texts)} = {agree / len(texts):.4f}  (accuracy {sum(ours) / len(ours):.3f})")
 
 
 if __name__ == "__main__":

@@ -2,10 +2,12 @@
 
 import dataclasses
 import time
+from fractions import Fraction
 
 import pytest
 
 from r1kit import tasks
+from r1kit.errors import R1kitError
 from r1kit.render import completion_text, render
 from r1kit.problem import Step
 from r1kit.verify import check_steps, extract_answer, extract_steps, is_correct
@@ -17,7 +19,9 @@ from r1kit.verify import check_steps, extract_answer, extract_steps, is_correct
         ("<think>x</think><answer>17</answer>", "17"),
         ("<answer>1</answer> then <answer> 2 </answer>", "2"),
         ("so \\boxed{\\frac{1}{2}} done", "\\frac{1}{2}"),
-        ("\\boxed{3} and later \\boxed{4}", "4"),
+        ("\\boxed{3}\nand later \\boxed{4}", "4"),  # the last box
+        ("\\boxed{3} or \\boxed{4}", "\\boxed{3} or \\boxed{4}"),  # two boxes on a line: two values
+        ("\\boxed{\\boxed{4}}", "4"),
         ("4-1=3;12+9=21|answer 21", "21"),
         ("Answer: 17", "17"),
         ("The answer is 17.", "17"),
@@ -115,3 +119,32 @@ def test_hostile_text_is_bounded(text):
     assert is_correct(extract_answer(text), "12") is False
     check_steps(text, ["3 * 4 = 12"])
     assert time.process_time() - start < 10  # a guard against hangs, not a benchmark
+
+
+def test_step_parse_reads_what_step_text_writes():
+    for task_name, level in (("arithmetic", 6), ("linear", 3), ("countdown", 3)):
+        task = tasks.get(task_name)
+        for problem in task.generate(20, seed=4, level=min(level, task.levels[-1])):
+            for step in problem.steps:
+                for spaced in (True, False):
+                    parsed = Step.parse(step.text(spaced))
+                    assert (parsed.op, parsed.left, parsed.right, parsed.result) == (step.op, step.left, step.right, step.result)
+    assert Step.parse("(7/2)*2=7") == Step("*", Fraction(7, 2), 2, 7)
+    assert Step.parse("-0.5 - -2 = 1.5") == Step("-", Fraction(-1, 2), -2, Fraction(3, 2))
+
+
+@pytest.mark.parametrize("text", ["3 x 4 = 12", "3 * 4", "The product is 3 * 4 = 12", "3 * 4 = 12; 1 + 1 = 2", ""])
+def test_step_parse_is_strict(text):
+    """Reference steps are the compiler's own text: anything else is an error, not a guess."""
+    with pytest.raises(R1kitError, match="not a step"):
+        Step.parse(text)
+    with pytest.raises(R1kitError):
+        check_steps("3 * 4 = 12", [text])
+
+
+def test_reference_steps_as_text_or_steps_score_alike():
+    (problem,) = tasks.get("arithmetic").generate(1, seed=9, level=5)
+    text = completion_text(problem, "think")
+    as_text = [step.text() for step in problem.steps]
+    assert check_steps(text, as_text) == check_steps(text, problem.steps)
+    assert check_steps(text, as_text).score == 1.0

@@ -9,9 +9,12 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
+from r1kit.errors import R1kitError
 from r1kit.numbers import Exact, exact, format_number
 
 BINARY_OPS = ("+", "-", "*", "/")
+_VALUE = r"\(-?\d+(?:\.\d+)?/\d+\)|-?\d+(?:\.\d+)?(?:/\d+)?"
+_STEP_TEXT = re.compile(rf"\s*({_VALUE})\s*([-+*/])\s*({_VALUE})\s*=\s*({_VALUE})\s*")
 
 
 def apply_op(op: str, left: Exact, right: Exact) -> Exact:
@@ -68,6 +71,21 @@ class Step:
         """`3 * 4 = 12` (spaced) or `3*4=12` (compact; fractions parenthesized so `/` stays unambiguous)."""
         a, b, r = (format_number(v, parenthesize_fraction=not spaced) for v in (self.left, self.right, self.result))
         return f"{a} {self.op} {b} = {r}" if spaced else f"{a}{self.op}{b}={r}"
+
+    @classmethod
+    def parse(cls, text: str) -> Step:
+        """The step `text()` wrote, spaced or compact (`3 * 4 = 12`, `(7/2)*2=7`), as written:
+        a strict reader of the compiler's own format, not of model output."""
+        match = _STEP_TEXT.fullmatch(text)
+        if match is None:
+            raise R1kitError(f"not a step in the form `3 * 4 = 12`: {text!r}")
+        left, right, result = (_exact_text(match[i]) for i in (1, 3, 4))
+        return cls(match[2], left, right, result)
+
+
+def _exact_text(text: str) -> Exact:
+    text = text.strip("()")
+    return int(text) if text.lstrip("-").isdigit() else exact(text)
 
 
 @dataclass

@@ -246,7 +246,7 @@ def collect(run_dir: Path, name: str, commit: str | None, command: str | None) -
             "cores": os.cpu_count(),
             "versions": manifest["versions"]}
     (target / "stamp.json").write_text(json.dumps(info, indent=2) + "\n")
-    print(f"collected {run_dir} into {target.relative_to(ROOT)}")
+    print(f"collected {run_dir} into {target}")
 
 
 def main() -> None:

@@ -66,3 +66,16 @@ def test_readme_fits_and_starts_with_the_two_commands():
     assert len(lines) <= 250
     commands = lines[lines.index("```bash") + 1:][:2]
     assert commands[0].endswith("r1kit quickstart") and commands[1].endswith("python -m pytest -x -q")
+
+
+def test_the_complete_recipe_in_the_docs_is_valid():
+    from r1kit import recipe
+
+    text = (ROOT / "docs" / "recipes.md").read_text(encoding="utf-8")
+    example = text.split("## A complete recipe", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    parsed = recipe.validate(recipe.read_yaml(example), "docs/recipes.md")
+    assert {stage.kind for stage in parsed.stages} == set(recipe._KINDS)
+    smoked = recipe.read_yaml(example)
+    for key, value in smoked["smoke"].items():
+        recipe.apply_override(smoked, key, value)
+    recipe.validate(smoked, "docs/recipes.md --smoke")

@@ -166,7 +166,8 @@ def stamp(run: dict) -> str:
     s = run["stamp"]
     wall = run["results"]["ledger"]["total_final"]["wall_s"]
     return (f"`{s['command']}` at commit `{s['commit'][:7]}`, {s['date']}, on {s['cpu']} "
-            f"({s['cores']} cores, no GPU): {wall:.0f} s wall in the stages; artifacts in `results/{run['name']}/`.\n")
+            f"({s['cores']} cores, {s.get('gpu') or 'no GPU'}): {wall:.0f} s wall in the stages; "
+            f"artifacts in `results/{run['name']}/`.\n")
 
 
 VIEWS = {"summary": summary, "console": console, "accuracy": accuracy, "flexible": flexible, "bought": bought, "cost": cost, "stamp": stamp}
@@ -222,6 +223,14 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def gpu_model() -> str | None:
+    if shutil.which("nvidia-smi") is None:
+        return None
+    listed = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True)
+    names = listed.stdout.strip().splitlines()
+    return f"{len(names)} × {names[0]}" if listed.returncode == 0 and names else None
+
+
 def head_commit() -> str:
     return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
 
@@ -244,6 +253,7 @@ def collect(run_dir: Path, name: str, commit: str | None, command: str | None) -
             "date": manifest["updated"][:10],
             "cpu": cpu_model(),
             "cores": os.cpu_count(),
+            "gpu": gpu_model(),
             "versions": manifest["versions"]}
     (target / "stamp.json").write_text(json.dumps(info, indent=2) + "\n")
     print(f"collected {run_dir} into {target}")

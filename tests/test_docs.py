@@ -1,6 +1,7 @@
 """The docs site builds with `mkdocs build --strict`: a broken link, a missing page or a bad
 reference fails here. The CLI and recipe references are generated from the code at build time."""
 
+import html
 import importlib.util
 import os
 import subprocess
@@ -28,7 +29,7 @@ def site(tmp_path_factory):
 
 
 def page(site, name: str) -> str:
-    return (site / name / "index.html").read_text(encoding="utf-8")
+    return html.unescape((site / name / "index.html").read_text(encoding="utf-8"))
 
 
 def test_the_site_builds_strictly_with_every_page(site):

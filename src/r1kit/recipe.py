@@ -304,6 +304,9 @@ def stage_inputs(stage) -> list[str]:
 
 class Recipe(Strict):
     name: str
+    # Your modules or .py files, imported before validation for the tasks and rewards they register.
+    # Left out of the dump when empty, so manifests of recipes without it do not change.
+    imports: list[str] = Field([], exclude_if=lambda value: not value)
     seed: int = 0
     task: str = "arithmetic"
     style: str = "compact"
@@ -393,15 +396,42 @@ def read_yaml(text: str) -> Any:
     return yaml.load(text, Loader=_RecipeLoader)  # noqa: S506 (a SafeLoader subclass)
 
 
+def shipped() -> dict[str, Path]:
+    """The recipes inside the package, by name (the file's stem)."""
+    from importlib.resources import files
+
+    folder = Path(str(files("r1kit") / "recipes"))
+    return {path.stem: path for path in sorted(folder.glob("*.yaml"))}
+
+
+def shipped_recipe(name: str) -> Path:
+    recipes = shipped()
+    if name not in recipes:
+        raise R1kitError(f"no shipped recipe {name!r}{_suggest(name, recipes)}; shipped: {', '.join(recipes)}")
+    return recipes[name]
+
+
+def find(path: str | Path) -> Path:
+    """A recipe file: the local file if there is one, else a shipped recipe named `quickstart`,
+    `quickstart.yaml` or `recipes/quickstart.yaml` (so the README's commands work from anywhere)."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    name = path.stem if path.suffix in (".yaml", ".yml") else path.name
+    if path.parent in (Path("."), Path("recipes")) and name in shipped():
+        return shipped()[name]
+    raise R1kitError(f"no recipe at {path}{_suggest(name, shipped())}; shipped recipes (r1kit recipes): "
+                     f"{', '.join(shipped())}")
+
+
 def load(path: str | Path, overrides: list[str] | None = None, *, smoke: bool = False,
          processes: int | None = None) -> Recipe:
-    """Read, override (`key.sub=value`, stages addressed by name), validate; or one clear error.
-    `processes`: how many will train (default: this launch's WORLD_SIZE, 1 without a launcher)."""
+    """Read, import the recipe's `imports:`, override (`key.sub=value`, stages addressed by name),
+    validate; or one clear error. `processes`: how many will train (default: this launch's
+    WORLD_SIZE, 1 without a launcher)."""
     from r1kit.files import check_utf8
 
-    path = Path(path)
-    if not path.is_file():
-        raise R1kitError(f"no recipe at {path}; see recipes/ for examples")
+    path = find(path)
     check_utf8(path, "recipe")
     try:
         raw = read_yaml(path.read_text(encoding="utf-8"))
@@ -419,7 +449,60 @@ def load(path: str | Path, overrides: list[str] | None = None, *, smoke: bool = 
         if not sep:
             raise R1kitError(f"--set needs key=value, got {item!r}")
         apply_override(raw, key.strip(), read_yaml(value))
+    import_user_code(raw.get("imports"), path.parent, source=str(path))  # their tasks and rewards, before validation
     return validate(raw, source=str(path), processes=processes)
+
+
+def import_user_code(entries: Any, base: Path, *, source: str = "recipe") -> None:
+    """`imports:` a list of module names (importable, or beside the recipe) and `.py` files
+    (relative to the recipe), imported for what they register: tasks, rewards."""
+    import importlib
+    import sys
+
+    if entries is None:
+        return
+    if not isinstance(entries, list) or not all(isinstance(entry, str) and entry for entry in entries):
+        raise R1kitError(f"{source}: imports must be a list of module names or .py files, got {entries!r}")
+    for entry in entries:
+        try:
+            if entry.endswith(".py") or "/" in entry:
+                _import_file((base / entry).resolve(), source)
+            else:
+                if str(base.resolve()) not in sys.path:
+                    sys.path.insert(0, str(base.resolve()))
+                importlib.import_module(entry)
+        except R1kitError:
+            raise
+        except Exception as error:  # the user's code: one line naming where it failed
+            raise R1kitError(f"{source}: imports: {entry} failed: {_where(error)}{type(error).__name__}: {error}") from None
+
+
+def _import_file(file: Path, source: str) -> None:
+    import hashlib
+    import importlib.util
+    import sys
+
+    if not file.is_file():
+        raise R1kitError(f"{source}: imports: no file at {file}")
+    name = f"{file.stem}_{hashlib.sha256(str(file).encode()).hexdigest()[:8]}"  # one module per file, any name
+    if name in sys.modules:  # a second load of the same recipe registers nothing twice
+        return
+    spec = importlib.util.spec_from_file_location(name, file)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses and pickling look their module up here
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+
+
+def _where(error: BaseException) -> str:
+    """`file.py:12: ` for the innermost frame of the user's code, when there is one."""
+    import traceback
+
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if "importlib" not in f.filename]
+    return f"{frames[-1].filename}:{frames[-1].lineno}: " if frames else ""
 
 
 def validate(raw: dict, source: str = "recipe", *, processes: int | None = None) -> Recipe:

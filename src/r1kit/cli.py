@@ -357,7 +357,7 @@ def _first_sentence(recipe_text: str) -> str:
         if not line.startswith("#") or line.startswith("#  "):
             break
         words.append(line.lstrip("#").strip())
-    return re.split(r"(?<=[.:])\s", " ".join(words), maxsplit=1)[0]
+    return re.split(r"(?<=\.)\s", " ".join(words), maxsplit=1)[0]
 
 
 @command(recipes_app, "show", example="r1kit recipes show quickstart > my-recipe.yaml")
@@ -404,7 +404,7 @@ def eval_(
     from r1kit.report import print_accuracy
 
     if json_file:
-        check_out_file(json_file)  # before the model spends minutes on an answer we could not write
+        check_out_file(json_file, option="--json")  # before the model spends minutes on an answer we could not write
     if data_file:
         ignored = [f"--{name}" for name in ("task", "levels", "count")
                    if ctx.get_parameter_source(name) != ParameterSource.DEFAULT]

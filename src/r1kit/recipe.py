@@ -547,28 +547,60 @@ def apply_override(raw: dict, key: str, value: Any) -> None:
 
 
 def _explain(error: ValidationError, raw: dict) -> str:
+    """Pydantic's first error in r1kit's one-line style: where (stages by name), then what is wrong."""
     first = error.errors()[0]
-    location = [str(p) for p in first["loc"]]
-    # Name stages by their name, not their index, and drop pydantic's union-tag segment.
-    readable, node = [], raw
-    for part in first["loc"]:
-        if isinstance(node, list) and isinstance(part, int) and part < len(node):
-            node = node[part]
-            readable.append(str(node.get("name", part)) if isinstance(node, dict) else str(part))
-            continue
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-            readable.append(str(part))
-        elif part not in _KINDS:  # pydantic's name for the union member
-            readable.append(str(part))
-    where = ".".join(readable) or "recipe"
-    if first["type"] == "extra_forbidden":
+    where = _where_in(first["loc"], raw)
+    kind, got = first["type"], first.get("input")
+    context = first.get("ctx") or {}
+    if kind == "extra_forbidden":
         model = _model_at(first["loc"])
         known = list(model.model_fields) if model else []
         aliases = [f.alias for f in model.model_fields.values() if f.alias] if model else []
-        return f"unknown key {where!r}{_suggest(location[-1], known + aliases)}"
+        return f"unknown key {where!r}{_suggest(first['loc'][-1], known + aliases)}"
+    if kind == "union_tag_invalid":
+        tag = context.get("tag")
+        return f"{where}.kind: unknown kind {tag!r}{_suggest(tag, _KINDS)}; kinds: {', '.join(_KINDS)}"
+    if kind == "union_tag_not_found":
+        return f"{where}: missing kind; kinds: {', '.join(_KINDS)}"
+    if kind == "missing":
+        return f"{where}: required"
+    if kind in _MUST_BE:
+        return f"{where}: must be {_MUST_BE[kind]}, got {got!r}"
+    if kind in _BOUNDS:
+        word, key = _BOUNDS[kind]
+        return f"{where}: must be {word} {context[key]}, got {got!r}"
+    if kind == "literal_error":
+        return f"{where}: must be one of {context['expected'].replace(' or ', ', ')}, got {got!r}"
     message = first["msg"].removeprefix("Value error, ")
     return f"{where}: {message}" if where != "recipe" else message
+
+
+# pydantic's error type → what the value must be (or its bound), in words
+_MUST_BE = {"int_parsing": "an integer", "int_type": "an integer", "int_from_float": "a whole number",
+            "float_parsing": "a number", "float_type": "a number", "bool_parsing": "true or false",
+            "bool_type": "true or false", "string_type": "text", "list_type": "a list", "dict_type": "a mapping",
+            "model_type": "a mapping", "model_attributes_type": "a mapping"}
+_BOUNDS = {"greater_than": ("more than", "gt"), "greater_than_equal": ("at least", "ge"),
+           "less_than": ("less than", "lt"), "less_than_equal": ("at most", "le"),
+           "too_short": ("a list of at least", "min_length")}
+
+
+def _where_in(loc: tuple, raw: dict) -> str:
+    """`stages.sft.data.count`: stages by their name (else `stages[1]`), without pydantic's name
+    for the union member."""
+    where, node = "", raw
+    for part in loc:
+        if isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+            name = node.get("name") if isinstance(node, dict) else None
+            where += f".{name}" if isinstance(name, str) and name else f"[{part}]"
+        elif isinstance(node, dict) and part in node:
+            node = node[part]
+            where += f".{part}"
+        elif part not in _KINDS:  # pydantic's name for the union member
+            node = None
+            where += f".{part}"
+    return where.lstrip(".") or "recipe"
 
 
 def _model_at(loc: tuple) -> type[BaseModel] | None:

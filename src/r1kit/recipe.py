@@ -568,7 +568,8 @@ def _explain(error: ValidationError, raw: dict) -> str:
         return f"{where}: must be {_MUST_BE[kind]}, got {got!r}"
     if kind in _BOUNDS:
         word, key = _BOUNDS[kind]
-        return f"{where}: must be {word} {context[key]}, got {got!r}"
+        bound = context[key]
+        return f"{where}: must be {word} {f'{bound:g}' if isinstance(bound, float) else bound}, got {got!r}"
     if kind == "literal_error":
         return f"{where}: must be one of {context['expected'].replace(' or ', ', ')}, got {got!r}"
     message = first["msg"].removeprefix("Value error, ")

@@ -499,9 +499,11 @@ def _import_file(file: Path, source: str) -> None:
 
 def _where(error: BaseException) -> str:
     """`file.py:12: ` for the innermost frame of the user's code, when there is one."""
+    import importlib
     import traceback
 
-    frames = [f for f in traceback.extract_tb(error.__traceback__) if "importlib" not in f.filename]
+    machinery = (str(Path(__file__).parent), str(Path(importlib.__file__).parent), "<frozen")  # r1kit's, importing
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if not f.filename.startswith(machinery)]
     return f"{frames[-1].filename}:{frames[-1].lineno}: " if frames else ""
 
 

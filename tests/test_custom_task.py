@@ -37,11 +37,13 @@ def test_the_task_makes_exact_problems_and_checks_answers(digit_sum):
 def test_the_reward_is_registered_and_gives_partial_credit(digit_sum):
     from r1kit import rewards
 
-    functions, weights = rewards.build({"accuracy": 1.0, "closeness": 0.5})
+    functions, weights = rewards.build({"accuracy": 1.0, "closeness": 0.5, "steps": {"weight": 0.1}})
     completions = ["4+8=12|answer 15", "answer 17", "answer 40", "answer x", "no answer"]
     assert functions[1](completions, answer=["15"] * 5) == [1.0, 0.8, 0.0, 0.0, 0.0]
     assert functions[0](completions, answer=["15"] * 5, task=["digit_sum"] * 5) == [1.0, 0, 0, 0, 0]
-    assert weights == [1.0, 0.5]
+    assert weights == [1.0, 0.5, 0.1]
+    strict = rewards.get("closeness", scale=2)  # the recipe's parameters reach the factory
+    assert strict(["answer 16", "answer 18"], answer=["15", "15"]) == [0.5, 0.0]
 
 
 def test_the_walkthrough_recipe_runs_every_stage_with_the_users_code(tmp_path, cli):
@@ -84,3 +86,12 @@ def test_imports_name_modules_or_files_and_report_the_users_error(tmp_path):
     import beside
 
     assert beside.loaded
+
+
+def test_the_command_line_imports_user_code_too(tmp_path, cli):
+    listing = cli("--import", str(EXAMPLE / "digit_sum.py"), "tasks", cwd=tmp_path)
+    assert listing.returncode == 0 and "digit_sum\tlevels 1..4" in listing.stdout
+    built = cli("--import", str(EXAMPLE / "digit_sum.py"), "data", "build", "--task", "digit_sum", "--levels", "1",
+                "--count", "10", "--out", "d", cwd=tmp_path)
+    assert built.returncode == 0, built.stderr
+    assert load_from_disk(str(tmp_path / "d" / "hf"))["train"][0]["prompt"].startswith("digit sum ")

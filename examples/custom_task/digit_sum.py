@@ -41,17 +41,22 @@ class DigitSumTask(Task):
         return float(predicted is not None and predicted.strip() == problem_answer)
 
 
-def closeness_reward(completions: list, answer: list[str], **columns) -> list[float]:
-    """Partial credit for a near miss: 1.0 when right, 0.1 less for each unit off, 0.0 without a
-    whole number. It gives GRPO a signal where exact answers are still rare."""
-    scores = []
-    for completion, gold in zip(completions, answer):
-        predicted = extract_answer(rewards.text_of(completion)) or ""
-        off = abs(int(predicted) - int(gold)) if predicted.strip().lstrip("-").isdigit() else None
-        scores.append(0.0 if off is None else max(0.0, 1.0 - off / 10))
-    return scores
+def closeness(scale: int = 10):
+    """A reward factory (its parameters come from the recipe: `closeness: {weight: 0.5, scale: 5}`).
+    Partial credit for a near miss: 1.0 when right, down to 0.0 at `scale` units off, 0.0 without
+    a whole number. It gives GRPO a signal where exact answers are still rare."""
+
+    def closeness_reward(completions: list, answer: list[str], **columns) -> list[float]:
+        scores = []
+        for completion, gold in zip(completions, answer):
+            predicted = (extract_answer(rewards.text_of(completion)) or "").strip()
+            whole = predicted.removeprefix("-").isdigit()
+            scores.append(max(0.0, 1.0 - abs(int(predicted) - int(gold)) / scale) if whole else 0.0)
+        return scores
+
+    return closeness_reward
 
 
 # replace=True: importing this file again (a notebook, a second recipe) replaces instead of failing
 tasks.register("digit_sum", DigitSumTask, replace=True)
-rewards.REGISTRY["closeness"] = lambda: closeness_reward  # a factory: `rewards.get` calls it with the recipe's params
+rewards.REGISTRY["closeness"] = closeness

@@ -129,8 +129,15 @@ def print_version(value: bool) -> None:
 def r1kit_options(
     version: Annotated[bool, typer.Option("--version", help="Print r1kit's version and exit.", metavar="",
                                           is_eager=True, callback=print_version)] = False,
+    imports: Annotated[Optional[list[str]], typer.Option("--import", help="A module or .py file to import first, "
+                                                         "for the tasks and rewards it registers (repeatable; a "
+                                                         "recipe lists them under imports:).")] = None,
 ) -> None:
     """r1kit: the DeepSeek-R1 recipe on ordinary hardware."""
+    if imports:
+        from r1kit.recipe import import_user_code
+
+        import_user_code(imports, Path("."), source="--import")
 
 
 # ------------------------------------------------------------------ tasks and data

@@ -95,3 +95,14 @@ def test_the_command_line_imports_user_code_too(tmp_path, cli):
                 "--count", "10", "--out", "d", cwd=tmp_path)
     assert built.returncode == 0, built.stderr
     assert load_from_disk(str(tmp_path / "d" / "hf"))["train"][0]["prompt"].startswith("digit sum ")
+
+
+def test_the_docs_show_the_example_files_as_they_are():
+    """docs/custom-tasks.md shows each example file whole; it must be the file that the tests run."""
+    import re
+
+    doc = (EXAMPLE.parent.parent / "docs" / "custom-tasks.md").read_text()
+    shown = dict(re.findall(r'```\w+ title="([^"]+)"\n(.*?)```', doc, flags=re.DOTALL))
+    assert set(shown) == {"examples/custom_task/digit_sum.py", "examples/custom_task/digit_sum.yaml"}
+    for path, text in shown.items():
+        assert text == (EXAMPLE.parent.parent / path).read_text(), f"{path} differs from its copy in the docs"

@@ -104,8 +104,9 @@ def command(group: typer.Typer, name: str | None = None, *, example: str, rename
                          epilog=f"Example: [bold]{escape(example)}[/bold]")
 
 
-def Flag(help: str):  # noqa: N802 (used like typer.Option)
-    return typer.Option(help=help, metavar="")
+def flag(name: str, help: str):
+    """An on/off option: `--smoke` alone (no --no-smoke), no value, no default shown."""
+    return typer.Option(name, help=help, metavar="", show_default=False)
 
 
 app = typer_app("r1kit: the DeepSeek-R1 recipe on ordinary hardware.", pretty_exceptions_enable=False,
@@ -128,8 +129,8 @@ def print_version(value: bool) -> None:
 @app.callback()
 def r1kit_options(
     version: Annotated[bool, typer.Option("--version", help="Print r1kit's version and exit.", metavar="",
-                                          is_eager=True, callback=print_version)] = False,
-    imports: Annotated[Optional[list[str]], typer.Option("--import", help="A module or .py file to import first, "
+                                          show_default=False, is_eager=True, callback=print_version)] = False,
+    imports: Annotated[Optional[list[str]], typer.Option("--import", metavar="MODULE|FILE.py", help="A module or .py file to import first, "
                                                          "for the tasks and rewards it registers (repeatable; a "
                                                          "recipe lists them under imports:).")] = None,
 ) -> None:
@@ -187,8 +188,8 @@ def data_build(
                                               "for a character-level model).")] = Style.compact,
     seed: Annotated[int, typer.Option(help="Same seed, same bytes.")] = 0,
     test_fraction: Annotated[float, typer.Option(help="Share of rows held out as test.")] = 0.1,
-    conversational: Annotated[bool, Flag("Chat-format prompt/completion (list of messages).")] = False,
-    jsonl: Annotated[bool, Flag("Also write train.jsonl and test.jsonl.")] = False,
+    conversational: Annotated[bool, flag("--conversational", "Chat-format prompt/completion (list of messages).")] = False,
+    jsonl: Annotated[bool, flag("--jsonl", "Also write train.jsonl and test.jsonl.")] = False,
     format_: Annotated[Optional[DataFormat], typer.Option("--format", help="arrow: in memory, HF save_to_disk; "
                                                           "parquet: streamed shards (the default with --workers).")] = None,
     workers: Annotated[Optional[int], typer.Option(help="Generate with W processes, streaming Parquet shards in bounded memory.")] = None,
@@ -261,9 +262,9 @@ def _data_build_sharded(out: str, task: str, levels: list[int], count: int, *, j
 
 # ------------------------------------------------------------------ recipes
 
-SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Override a field: key.sub=value (stages by name).")]
-SmokeOpt = Annotated[bool, Flag("Apply the recipe's smoke: overrides (a fast check of every stage).")]
-PrintConfigOpt = Annotated[bool, Flag("Print the recipe as it would run (after --set and --smoke, every default "
+SetOpt = Annotated[Optional[list[str]], typer.Option("--set", metavar="KEY=VALUE", help="Override a field: key.sub=value (stages by name).")]
+SmokeOpt = Annotated[bool, flag("--smoke", "Apply the recipe's smoke: overrides (a fast check of every stage).")]
+PrintConfigOpt = Annotated[bool, flag("--print-config", "Print the recipe as it would run (after --set and --smoke, every default "
                                       "filled in) and exit without running it.")]
 
 
@@ -301,15 +302,16 @@ def run_recipe(
 @command(app, example="r1kit quickstart --smoke")
 def quickstart(
     out: Annotated[Optional[str], typer.Option(help="Run directory (default: runs/quickstart).")] = None,
-    smoke: Annotated[bool, Flag("A one-minute version of the same pipeline.")] = False,
+    smoke: Annotated[bool, flag("--smoke", "A one-minute version of the same pipeline.")] = False,
     set_: SetOpt = None,
     print_config: PrintConfigOpt = False,
 ) -> None:
     """The whole R1 recipe on a tiny model, offline, in minutes (the shipped quickstart recipe)."""
+    from r1kit.recipe import shipped_recipe
     if print_config:
-        _print_config("quickstart", set_ or [], smoke, None)
+        _print_config(str(shipped_recipe("quickstart")), set_ or [], smoke, None)
         return
-    _run_recipe("quickstart", set_ or [], out, smoke)
+    _run_recipe(str(shipped_recipe("quickstart")), set_ or [], out, smoke)
 
 
 def _print_config(path: str, overrides: list[str], smoke: bool, processes: Optional[int]) -> None:

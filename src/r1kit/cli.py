@@ -308,10 +308,12 @@ def quickstart(
 ) -> None:
     """The whole R1 recipe on a tiny model, offline, in minutes (the shipped quickstart recipe)."""
     from r1kit.recipe import shipped_recipe
+
+    path = str(shipped_recipe("quickstart"))
     if print_config:
-        _print_config(str(shipped_recipe("quickstart")), set_ or [], smoke, None)
+        _print_config(path, set_ or [], smoke, None)
         return
-    _run_recipe(str(shipped_recipe("quickstart")), set_ or [], out, smoke)
+    _run_recipe(path, set_ or [], out, smoke)
 
 
 def _print_config(path: str, overrides: list[str], smoke: bool, processes: Optional[int]) -> None:

@@ -474,7 +474,7 @@ def import_user_code(entries: Any, base: Path, *, source: str = "recipe") -> Non
         except R1kitError:
             raise
         except Exception as error:  # the user's code: one line naming where it failed
-            raise R1kitError(f"{source}: imports: {entry} failed: {_where(error)}{type(error).__name__}: {error}") from None
+            raise R1kitError(f"{source}: imports: {entry} failed: {_user_line(error)}{type(error).__name__}: {error}") from None
 
 
 def _import_file(file: Path, source: str) -> None:
@@ -497,7 +497,7 @@ def _import_file(file: Path, source: str) -> None:
         raise
 
 
-def _where(error: BaseException) -> str:
+def _user_line(error: BaseException) -> str:
     """`file.py:12: ` for the innermost frame of the user's code, when there is one."""
     import importlib
     import traceback

@@ -15,7 +15,7 @@ def test_compile_prints_the_trace():
     result = r1kit("compile", "12*(3+4)")
     assert result.returncode == 0
     assert result.stdout == "<think>\n3 + 4 = 7\n12 * 7 = 84\n</think>\n<answer>84</answer>\n"
-    assert r1kit("compile", "36*18", "--style", "compact", "--fine").stdout.strip() == \
+    assert r1kit("compile", "36*18", "--style", "compact", "--granularity", "partial").stdout.strip() == \
         "36*10=360;36*8=288;360+288=648|answer 648"
 
 
@@ -31,7 +31,7 @@ def test_data_build(tmp_path):
     [
         (["compile", "12 +* 3"], "error: expected a number but found '*' at column 5"),
         (["compile", "1/(2-2)"], "error: division by zero"),
-        (["compile", "1+2", "--style", "fancy"], "error: unknown style 'fancy'"),
+        (["compile", "1+2", "--style", "fancy"], "error: Invalid value for '--style'"),
         (["compile"], "error: Missing argument"),
         (["data", "build", "--out", "X", "--task", "arith"], "error: unknown task 'arith' (did you mean 'arithmetic'?)"),
         (["data", "build", "--out", "X", "--levels", "0-2"], "error: arithmetic has levels 1..6, got 0"),

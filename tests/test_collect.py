@@ -252,7 +252,7 @@ def r1kit(*args, cwd=None):
 ])
 def test_cli_bad_teacher_is_one_error_line(args, message, tmp_path):
     result = r1kit("distill", "collect", *args, "--out", "X", cwd=tmp_path)
-    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.returncode == 1 and "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(message), result.stderr
     assert not (tmp_path / "X").exists()
@@ -265,7 +265,7 @@ def test_cli_collect_prints_the_acceptance_table(tmp_path, one_thread):
     save_model(build_tiny_model("tiny-1m", tokenizer), tokenizer, tmp_path / "m",
                prompt_info={"style": "compact", "chat": False})
     result = r1kit("distill", "collect", "--teacher", f"local:{tmp_path / 'm'}", "--levels", "1", "--count", "2",
-                   "--samples-per-problem", "2", "--max-tokens", "8", "--out", str(tmp_path / "c"))
+                   "--samples-per-problem", "2", "--max-new-tokens", "8", "--out", str(tmp_path / "c"))
     assert result.returncode == 0, result.stderr
     assert "kept" in result.stdout and "samples" in result.stdout  # the acceptance table, as in the report
     assert load_summary(tmp_path / "c").total.samples == 4

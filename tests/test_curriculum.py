@@ -147,9 +147,9 @@ def grpo_recipe(**curriculum):
 
 @pytest.mark.parametrize("curriculum, message", [
     ({"levels": [1, 4]}, "curriculum.levels [4] are not in data.levels [1, 2, 3]"),
-    ({"promote_at": 0}, "promote_at: Input should be greater than 0"),
-    ({"promote_at": 1.2}, "promote_at: Input should be less than or equal to 1"),
-    ({"window": 0}, "window: Input should be greater than or equal to 1"),
+    ({"promote_at": 0}, "promote_at: must be more than 0, got 0"),
+    ({"promote_at": 1.2}, "promote_at: must be at most 1, got 1.2"),
+    ({"window": 0}, "window: must be at least 1, got 0"),
     ({"start": 5}, "curriculum.start 5 is not one of curriculum.levels [1, 2, 3]"),
     ({"promote": 0.5}, "unknown key 'stages.g.curriculum.promote' (did you mean 'promote_at'?)"),
 ])

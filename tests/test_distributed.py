@@ -176,9 +176,9 @@ def test_cli_launcher_errors(tmp_path, capsys):
 
     path = tmp_path / "r.yaml"
     path.write_text(RECIPE)
-    assert main(["run", str(path), "--launcher", "slurm"]) == 2
-    assert "unknown launcher 'slurm'; use none or accelerate" in capsys.readouterr().err
-    assert main(["run", str(path), "--launcher", "accelerate", "--accelerate-config", "nope"]) == 2
+    assert main(["run", str(path), "--launcher", "slurm"]) == 2  # a wrong command line
+    assert "Invalid value for '--launcher': 'slurm' is not one of 'none', 'accelerate'" in capsys.readouterr().err
+    assert main(["run", str(path), "--launcher", "accelerate", "--accelerate-config", "nope"]) == 1
     assert "error: no accelerate config 'nope'" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
 

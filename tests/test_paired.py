@@ -164,7 +164,10 @@ def test_compare_command_on_two_eval_files(tmp_path, capsys, monkeypatch):
     assert main(["compare", str(new), str(old)]) == 0
     out = capsys.readouterr().out
     assert "sft vs base" in out and "p=0.039" in out and "10 / 2" in out and "gain" in out
-    assert main(["compare", str(new), str(other)]) == 2
+    assert main(["compare", str(new), str(other)]) == 1
     assert "needs the same problems" in capsys.readouterr().err
-    assert main(["compare", str(new), str(tmp_path / "missing.json")]) == 2
-    assert "is not an `r1kit eval --out` file" in capsys.readouterr().err
+    assert main(["compare", str(new), str(tmp_path / "missing.json")]) == 1
+    assert f"no file at {tmp_path / 'missing.json'}" in capsys.readouterr().err
+    (tmp_path / "x.json").write_text("[]")
+    assert main(["compare", str(new), str(tmp_path / "x.json")]) == 1
+    assert "is not an r1kit eval --json file" in capsys.readouterr().err

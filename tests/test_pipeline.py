@@ -151,7 +151,7 @@ def test_bad_recipe_on_the_command_line(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\nmodel: {preset: tiny-1m}\nstages:\n  - {name: sft, kind: sft, trian: {}}\n")
     result = r1kit("run", str(bad), "--out", str(tmp_path / "out"))
-    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines() == [f"error: {bad}: unknown key 'stages.sft.trian' (did you mean 'train'?)"]
     assert not (tmp_path / "out").exists()  # nothing started
     broken = tmp_path / "broken.yaml"
@@ -166,7 +166,7 @@ def test_eval_on_jsonl(smoke_run, tmp_path):
     data.write_text("\n".join(json.dumps(r) for r in [
         {"question": "2 + 3", "answer": "5", "level": 1}, {"question": "4 * 5 - 1", "answer": "19", "level": 2},
         {"question": "7 - 9", "answer": "-2"}]) + "\n")
-    result = r1kit("eval", "--model", str(out / "stages" / "sft" / "model"), "--data", str(data), "--out", str(tmp_path / "r.json"))
+    result = r1kit("eval", "--model", str(out / "stages" / "sft" / "model"), "--data", str(data), "--json", str(tmp_path / "r.json"))
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["n"] == 3 and set(report["by_level"]) == {"1", "2"}  # a row's level defaults to 1
@@ -176,7 +176,7 @@ def test_eval_on_jsonl(smoke_run, tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"question": "1+1"}\n')
     failed = r1kit("eval", "--model", str(out / "stages" / "sft" / "model"), "--data", str(bad))
-    assert failed.returncode == 2 and "bad.jsonl:1: 'answer' must be a non-empty string or a number" in failed.stderr
+    assert failed.returncode == 1 and "bad.jsonl:1: 'answer' must be a non-empty string or a number" in failed.stderr
 
 
 def test_a_changed_stage_does_not_resume_from_old_checkpoints(tmp_path):

@@ -19,7 +19,7 @@ from r1kit.cli import main
 from r1kit.models import build_char_tokenizer, build_tiny_model, save_model
 from r1kit.serve import MAX_BODY_BYTES, Message, ServedModel, running
 
-LIMIT = 12  # --max-tokens-limit: keeps every generation short
+LIMIT = 12  # --max-new-tokens-limit: keeps every generation short
 
 
 @pytest.fixture(scope="module")
@@ -195,11 +195,11 @@ def test_served_in_the_dtype_evaluation_loads(model_dir, native, monkeypatch):
 
 
 def test_cli_errors_are_one_line(tmp_path, capsys, monkeypatch):
-    assert main(["serve", "--model", str(tmp_path / "missing")]) == 2
+    assert main(["serve", "--model", str(tmp_path / "missing")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and "does not exist" in err
     monkeypatch.setitem(sys.modules, "uvicorn", None)  # as if uvicorn were not installed
-    assert main(["serve", "--model", str(tmp_path / "missing")]) == 2
+    assert main(["serve", "--model", str(tmp_path / "missing")]) == 1
     assert "pip install 'r1kit[serve]'" in capsys.readouterr().err
 
 

@@ -326,6 +326,9 @@ def stage_inputs(stage) -> list[str]:
 
 class Recipe(Strict):
     name: str
+    # Your modules or .py files, imported before validation for the tasks and rewards they register.
+    # Left out of the dump when empty, so manifests of recipes without it do not change.
+    imports: list[str] = Field([], exclude_if=lambda value: not value)
     seed: int = 0
     task: str = "arithmetic"
     style: str = "compact"
@@ -415,15 +418,42 @@ def read_yaml(text: str) -> Any:
     return yaml.load(text, Loader=_RecipeLoader)  # noqa: S506 (a SafeLoader subclass)
 
 
+def shipped() -> dict[str, Path]:
+    """The recipes inside the package, by name (the file's stem)."""
+    from importlib.resources import files
+
+    folder = Path(str(files("r1kit") / "recipes"))
+    return {path.stem: path for path in sorted(folder.glob("*.yaml"))}
+
+
+def shipped_recipe(name: str) -> Path:
+    recipes = shipped()
+    if name not in recipes:
+        raise R1kitError(f"no shipped recipe {name!r}{suggest(name, recipes)}; shipped: {', '.join(recipes)}")
+    return recipes[name]
+
+
+def find(path: str | Path) -> Path:
+    """A recipe file: the local file if there is one, else a shipped recipe named `quickstart`,
+    `quickstart.yaml` or `recipes/quickstart.yaml` (so the README's commands work from anywhere)."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    name = path.stem if path.suffix in (".yaml", ".yml") else path.name
+    if path.parent in (Path("."), Path("recipes")) and name in shipped():
+        return shipped()[name]
+    raise R1kitError(f"no recipe at {path}{suggest(name, shipped())}; shipped recipes (r1kit recipes): "
+                     f"{', '.join(shipped())}")
+
+
 def load(path: str | Path, overrides: list[str] | None = None, *, smoke: bool = False,
          processes: int | None = None) -> Recipe:
-    """Read, override (`key.sub=value`, stages addressed by name), validate; or one clear error.
-    `processes`: how many will train (default: this launch's WORLD_SIZE, 1 without a launcher)."""
+    """Read, import the recipe's `imports:`, override (`key.sub=value`, stages addressed by name),
+    validate; or one clear error. `processes`: how many will train (default: this launch's
+    WORLD_SIZE, 1 without a launcher)."""
     from r1kit.files import check_utf8
 
-    path = Path(path)
-    if not path.is_file():
-        raise R1kitError(f"no recipe at {path}; see recipes/ for examples")
+    path = find(path)
     check_utf8(path, "recipe")
     try:
         raw = read_yaml(path.read_text(encoding="utf-8"))
@@ -441,7 +471,62 @@ def load(path: str | Path, overrides: list[str] | None = None, *, smoke: bool = 
         if not sep:
             raise R1kitError(f"--set needs key=value, got {item!r}")
         apply_override(raw, key.strip(), read_yaml(value))
+    import_user_code(raw.get("imports"), path.parent, source=str(path))  # their tasks and rewards, before validation
     return validate(raw, source=str(path), processes=processes)
+
+
+def import_user_code(entries: Any, base: Path, *, source: str = "recipe") -> None:
+    """`imports:` a list of module names (importable, or beside the recipe) and `.py` files
+    (relative to the recipe), imported for what they register: tasks, rewards."""
+    import importlib
+    import sys
+
+    if entries is None:
+        return
+    if not isinstance(entries, list) or not all(isinstance(entry, str) and entry for entry in entries):
+        raise R1kitError(f"{source}: imports must be a list of module names or .py files, got {entries!r}")
+    for entry in entries:
+        try:
+            if entry.endswith(".py") or "/" in entry:
+                _import_file((base / entry).resolve(), source)
+            else:
+                if str(base.resolve()) not in sys.path:
+                    sys.path.insert(0, str(base.resolve()))
+                importlib.import_module(entry)
+        except R1kitError:
+            raise
+        except Exception as error:  # the user's code: one line naming where it failed
+            raise R1kitError(f"{source}: imports: {entry} failed: {_user_line(error)}{type(error).__name__}: {error}") from None
+
+
+def _import_file(file: Path, source: str) -> None:
+    import hashlib
+    import importlib.util
+    import sys
+
+    if not file.is_file():
+        raise R1kitError(f"{source}: imports: no file at {file}")
+    name = f"{file.stem}_{hashlib.sha256(str(file).encode()).hexdigest()[:8]}"  # one module per file, any name
+    if name in sys.modules:  # a second load of the same recipe registers nothing twice
+        return
+    spec = importlib.util.spec_from_file_location(name, file)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses and pickling look their module up here
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+
+
+def _user_line(error: BaseException) -> str:
+    """`file.py:12: ` for the innermost frame of the user's code, when there is one."""
+    import importlib
+    import traceback
+
+    machinery = (str(Path(__file__).parent), str(Path(importlib.__file__).parent), "<frozen")  # r1kit's, importing
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if not f.filename.startswith(machinery)]
+    return f"{frames[-1].filename}:{frames[-1].lineno}: " if frames else ""
 
 
 def validate(raw: dict, source: str = "recipe", *, processes: int | None = None) -> Recipe:
@@ -484,28 +569,61 @@ def apply_override(raw: dict, key: str, value: Any) -> None:
 
 
 def _explain(error: ValidationError, raw: dict) -> str:
+    """Pydantic's first error in r1kit's one-line style: where (stages by name), then what is wrong."""
     first = error.errors()[0]
-    location = [str(p) for p in first["loc"]]
-    # Name stages by their name, not their index, and drop pydantic's union-tag segment.
-    readable, node = [], raw
-    for part in first["loc"]:
-        if isinstance(node, list) and isinstance(part, int) and part < len(node):
-            node = node[part]
-            readable.append(str(node.get("name", part)) if isinstance(node, dict) else str(part))
-            continue
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-            readable.append(str(part))
-        elif part not in _KINDS:  # pydantic's name for the union member
-            readable.append(str(part))
-    where = ".".join(readable) or "recipe"
-    if first["type"] == "extra_forbidden":
+    where = _where_in(first["loc"], raw)
+    kind, got = first["type"], first.get("input")
+    context = first.get("ctx") or {}
+    if kind == "extra_forbidden":
         model = _model_at(first["loc"])
         known = list(model.model_fields) if model else []
         aliases = [f.alias for f in model.model_fields.values() if f.alias] if model else []
-        return f"unknown key {where!r}{suggest(location[-1], known + aliases)}"
+        return f"unknown key {where!r}{suggest(first['loc'][-1], known + aliases)}"
+    if kind == "union_tag_invalid":
+        tag = context.get("tag")
+        return f"{where}.kind: unknown kind {tag!r}{suggest(tag, _KINDS)}; kinds: {', '.join(_KINDS)}"
+    if kind == "union_tag_not_found":
+        return f"{where}: missing kind; kinds: {', '.join(_KINDS)}"
+    if kind == "missing":
+        return f"{where}: required"
+    if kind in _MUST_BE:
+        return f"{where}: must be {_MUST_BE[kind]}, got {got!r}"
+    if kind in _BOUNDS:
+        word, key = _BOUNDS[kind]
+        bound = context[key]
+        return f"{where}: must be {word} {f'{bound:g}' if isinstance(bound, float) else bound}, got {got!r}"
+    if kind == "literal_error":
+        return f"{where}: must be one of {context['expected'].replace(' or ', ', ')}, got {got!r}"
     message = first["msg"].removeprefix("Value error, ")
     return f"{where}: {message}" if where != "recipe" else message
+
+
+# pydantic's error type → what the value must be (or its bound), in words
+_MUST_BE = {"int_parsing": "an integer", "int_type": "an integer", "int_from_float": "a whole number",
+            "float_parsing": "a number", "float_type": "a number", "bool_parsing": "true or false",
+            "bool_type": "true or false", "string_type": "text", "list_type": "a list", "dict_type": "a mapping",
+            "model_type": "a mapping", "model_attributes_type": "a mapping"}
+_BOUNDS = {"greater_than": ("more than", "gt"), "greater_than_equal": ("at least", "ge"),
+           "less_than": ("less than", "lt"), "less_than_equal": ("at most", "le"),
+           "too_short": ("a list of at least", "min_length")}
+
+
+def _where_in(loc: tuple, raw: dict) -> str:
+    """`stages.sft.data.count`: stages by their name (else `stages[1]`), without pydantic's name
+    for the union member."""
+    where, node = "", raw
+    for part in loc:
+        if isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+            name = node.get("name") if isinstance(node, dict) else None
+            where += f".{name}" if isinstance(name, str) and name else f"[{part}]"
+        elif isinstance(node, dict) and part in node:
+            node = node[part]
+            where += f".{part}"
+        elif part not in _KINDS:  # pydantic's name for the union member
+            node = None
+            where += f".{part}"
+    return where.lstrip(".") or "recipe"
 
 
 def _model_at(loc: tuple) -> type[BaseModel] | None:

@@ -131,7 +131,7 @@ class ServedModel:
         from r1kit.prompting import prompt_format
 
         if max_tokens_limit < 1:
-            raise R1kitError("--max-tokens-limit must be at least 1")
+            raise R1kitError("--max-new-tokens-limit must be at least 1")
         loaded, tokenizer = load_for_inference(model)
         chat = prompt_format(model, tokenizer).chat
         return cls(loaded, tokenizer, name or model, chat, max_tokens_limit)

@@ -121,6 +121,8 @@ def type_name(annotation) -> str:
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if annotation is type(None):
         return "None"
+    if origin is typing.Annotated:  # validators beside a type: the recipe writer sees the type
+        return type_name(args[0])
     if origin is typing.Literal:
         return " or ".join(repr(arg) for arg in args)
     if origin in (typing.Union, types.UnionType):
@@ -130,7 +132,8 @@ def type_name(annotation) -> str:
     if annotation is typing.Any:
         return "any"
     return {"DataSpec": "mapping (`data:`, above)", "ModelSpec": "mapping (`model:`, below)",
-            "CurriculumSpec": "mapping (`curriculum:`, below)"}.get(annotation.__name__, annotation.__name__)
+            "CurriculumSpec": "mapping (`curriculum:`, below)",
+            "TeacherSpec": "str (`local:PATH_OR_HUB_ID` or `openai:MODEL_NAME`)"}.get(annotation.__name__, annotation.__name__)
 
 
 def default_text(field) -> str:

@@ -204,7 +204,7 @@ def test_missing_model_errors(tmp_path, monkeypatch):
     import huggingface_hub.constants
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    with pytest.raises(ModelNotFoundError, match="hub id"):
+    with pytest.raises(ModelNotFoundError, match="not in the Hugging Face cache, and HF_HUB_OFFLINE is set"):
         load_model("r1kit-test/no-such-model")
 
 

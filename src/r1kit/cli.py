@@ -332,7 +332,9 @@ def _run_recipe(path: str, overrides: list[str], out: Optional[str], smoke: bool
 
     loaded = recipes.load(path, overrides, smoke=smoke)
     if loaded.model.path:
-        check_hub_model(loaded.model.path)
+        from r1kit.models import check_hub_model
+
+        check_hub_model(loaded.model.path)  # before a run directory exists
     quiet_libraries()
     start = time.perf_counter()
 
@@ -423,7 +425,6 @@ def eval_(
         check_task_file(task)
     problems = problems_from_jsonl(data_file) if data_file else problems_from_task(task, data.parse_levels(levels), count, seed)
     chosen = choose_engine(engine.value)
-    check_hub_model(model)
     quiet_libraries()
     loaded, tokenizer = load_for_inference(model, chosen, seed=seed)
     settings = GenerationSettings(max_new_tokens=max_new_tokens, batch_size=batch_size)
@@ -476,43 +477,12 @@ def serve(
     """Serve a model over an OpenAI-compatible HTTP API (/v1/chat/completions, /v1/completions)."""
     from r1kit.serve import serve as serve_model
 
-    check_hub_model(model)
     quiet_libraries()
     try:
         serve_model(model, host=host, port=port, name=name, max_tokens_limit=max_new_tokens_limit,
                     announce=lambda line: console.print(line, markup=False, highlight=False, soft_wrap=True))
     except KeyboardInterrupt:
         console.print("stopped")
-
-
-def check_hub_model(name: str) -> None:
-    """A hub id that is not on disk nor in the Hugging Face cache needs the hub: without a network,
-    say so at once instead of after huggingface_hub's retries."""
-    import os
-    import socket
-    from urllib.parse import urlsplit
-
-    from huggingface_hub import constants
-
-    from r1kit.models import looks_like_path
-
-    if name.startswith("packaged:") or looks_like_path(name) or Path(name).expanduser().exists():
-        return
-    if (Path(constants.HF_HUB_CACHE) / f"models--{name.replace('/', '--')}").is_dir():
-        return
-    where = f"{name!r} is not a local path and not in the Hugging Face cache"
-    if constants.HF_HUB_OFFLINE:
-        raise R1kitError(f"{where}, and HF_HUB_OFFLINE is set; download it where there is a network "
-                         f"(hf download {name}) or give a local path")
-    if any(os.environ.get(proxy) for proxy in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
-        return  # the proxy decides; a socket of our own would not go through it
-    host = urlsplit(constants.ENDPOINT).hostname or "huggingface.co"
-    try:
-        socket.create_connection((host, 443), timeout=5).close()
-    except OSError:
-        raise R1kitError(f"{where}, and {host} cannot be reached; download it where there is a network "
-                         f"(hf download {name}), give a local path, or set HF_HUB_OFFLINE=1 to use the cache "
-                         "only") from None
 
 
 # ------------------------------------------------------------------ distillation
@@ -596,8 +566,6 @@ def _load_teacher(spec: str, style: Optional[Style], **openai_options):
         raise R1kitError(f"{names}: only for openai: teachers, not {spec!r}")
     if style is not None:
         options["style"] = style.value
-    if spec.startswith("local:"):
-        check_hub_model(spec.removeprefix("local:"))
     quiet_libraries()
     return load_teacher(spec, **options)
 

@@ -51,6 +51,8 @@ def load_model(name_or_path: str, *, dtype=None, device=None):
                 f"model path '{name}' {what}; pass a directory written by save_pretrained / r1kit, or a hub id"
             )
         name = str(path)
+    else:
+        check_hub_model(name)
     kwargs = {} if dtype is None else {"dtype": dtype}
     try:
         tokenizer = load_tokenizer(name)
@@ -64,6 +66,33 @@ def load_model(name_or_path: str, *, dtype=None, device=None):
     if device is not None:
         model = model.to(device)
     return model, tokenizer
+
+
+def check_hub_model(name: str) -> None:
+    """A hub id that is not on disk nor in the Hugging Face cache needs the hub: without a network,
+    say so at once instead of after huggingface_hub's retries."""
+    import socket
+    from urllib.parse import urlsplit
+
+    from huggingface_hub import constants
+
+    if name.startswith("packaged:") or looks_like_path(name) or Path(name).expanduser().exists():
+        return
+    if (Path(constants.HF_HUB_CACHE) / f"models--{name.replace('/', '--')}").is_dir():
+        return
+    where = f"{name!r} is not a local path and not in the Hugging Face cache"
+    if constants.HF_HUB_OFFLINE:
+        raise ModelNotFoundError(f"{where}, and HF_HUB_OFFLINE is set; download it where there is a network "
+                                 f"(hf download {name}) or give a local path")
+    if any(os.environ.get(proxy) for proxy in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return  # the proxy decides; a socket of our own would not go through it
+    host = urlsplit(constants.ENDPOINT).hostname or "huggingface.co"
+    try:
+        socket.create_connection((host, 443), timeout=5).close()
+    except OSError:
+        raise ModelNotFoundError(f"{where}, and {host} cannot be reached; download it where there is a "
+                                 f"network (hf download {name}), give a local path, or set HF_HUB_OFFLINE=1 to "
+                                 "use the cache only") from None
 
 
 def load_tokenizer(name: str):

@@ -41,7 +41,9 @@ PROBLEM = Problem(id="p", task="arithmetic", level=1, question="2 + 3", answer="
     (["nothing", "nothing", "answer 5"], (1.0, 1.0)),  # unanswered samples do not vote
 ])
 def test_pass_and_majority_of_samples(texts, expected):
-    assert sampled_scores(PROBLEM, texts, len(texts)) == pytest.approx(expected)
+    scored = sampled_scores(PROBLEM, texts, len(texts))
+    assert (scored.pass_k, scored.maj_k) == pytest.approx(expected)
+    assert (scored.samples, scored.correct) == (len(texts), sum(t in ("answer 5", "answer 10/2", "answer 5.0") for t in texts))
 
 
 class Scripted:

@@ -303,3 +303,28 @@ def test_an_eval_stage_with_k_2_writes_sampled_fields_comparisons_and_tables(tmp
     assert "## What each stage bought, sampled@1 at T=0.5" in md and "## What each stage bought, maj@2 at T=0.5" in md
     assert f"| sft vs base | all | 15.0% → 50.0% | +35.0 pts [{low:+.1f}, {high:+.1f}] | p<0.001 | 20 / 2 | gain |" in md
     assert "| sft | sampled@1 | 90.0% [69.9%, 97.2%] (n=20) |" in md  # every sample agrees: Wilson over 20 problems
+
+
+def test_an_eval_stage_with_k_2_on_real_tiny_models(tmp_path):
+    """Two saved tiny models answer generated problems, greedy and sampled, into eval.json with their
+    comparison rows: the first 3 problems of each level sampled, at the stated temperature."""
+    from r1kit.models import build_char_tokenizer, build_tiny_model, save_model
+    from r1kit.pipeline import Run
+
+    recipe = _recipe("quickstart", ["stages.eval.retention=false", "stages.eval.engine=hf", "stages.eval.models=[base, sft]",
+                                    "stages.eval.data.levels=1-2", "stages.eval.data.count=8", "stages.eval.k=2",
+                                    "stages.eval.temperature=1e-6", "stages.eval.sample_count=3",
+                                    "stages.eval.max_new_tokens=12"])
+    run = Run(recipe, tmp_path)
+    tokenizer = build_char_tokenizer()
+    for seed, name in enumerate(("base", "sft")):
+        save_model(build_tiny_model("tiny-1m", tokenizer, seed=seed), tokenizer, run.model_path(name),
+                   prompt_info={"style": "compact", "chat": False})
+    run_eval(run, recipe.stage("eval"), Meter())
+    data = json.loads((run.stage_dir("eval") / EVAL_FILE).read_text())
+    assert [(r["model"], r["level"], r["n"], r["sampled_n"], r["temperature"]) for r in data["rows"]] == [
+        (m, level, n, sampled, 1e-6) for m in ("base", "sft") for level, n, sampled in ((1, 4, 3), (2, 4, 3), ("all", 8, 6))]
+    for rows in data["problems"].values():
+        assert [("samples" in r) for r in rows if r["level"] == 1] == [True, True, True, False]
+    assert [(r["metric"], r["level"], r["n"]) for r in data["comparisons"] if r["metric"] in ("sampled@1", "pass@2")] == [
+        (metric, level, n) for metric in ("sampled@1", "pass@2") for level, n in ((1, 3), (2, 3), ("all", 6))]

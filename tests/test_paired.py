@@ -168,6 +168,12 @@ def test_compare_command_on_two_eval_files(tmp_path, capsys, monkeypatch):
     assert "needs the same problems" in capsys.readouterr().err
     assert main(["compare", str(new), str(tmp_path / "missing.json")]) == 1
     assert f"no file at {tmp_path / 'missing.json'}" in capsys.readouterr().err
+    sampled_new, sampled_old = tmp_path / "grpo.json", tmp_path / "sft_k4.json"
+    sampled_new.write_text(json.dumps({"temperature": 0.7, "problems": _sampled_rows({i: 3 for i in range(30)})}))
+    sampled_old.write_text(json.dumps({"temperature": 0.7, "problems": _sampled_rows({i: 1 for i in range(30)})}))
+    assert main(["compare", str(sampled_new), str(sampled_old)]) == 0
+    out = capsys.readouterr().out
+    assert "sampled@1 at T=0.7" in out and "18.8% → 56.2%" in out and "30 / 0" in out
     (tmp_path / "x.json").write_text("[]")
     assert main(["compare", str(new), str(tmp_path / "x.json")]) == 1
     assert "is not an r1kit eval --json file" in capsys.readouterr().err

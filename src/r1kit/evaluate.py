@@ -46,9 +46,9 @@ def clustered_wilson(fractions: list[float], k: int) -> tuple[float, float]:
     if n == 0:
         return (0.0, 1.0)
     p = sum(fractions) / n
-    if p in (0.0, 1.0):
+    if p in (0.0, 1.0) or n == 1:
         return wilson(p * n, n)  # no spread to tell the clustering from: count each problem once
-    variance = sum((f - p) ** 2 for f in fractions) / (n - 1) / n if n > 1 else 0.0
+    variance = sum((f - p) ** 2 for f in fractions) / (n - 1) / n  # of the mean
     effective = n * k if variance == 0 else min(n * k, max(n, p * (1 - p) / variance))
     return wilson(p * effective, effective)
 
@@ -114,8 +114,8 @@ class LevelScore:
                "flexible": self.flexible / self.n if self.n else 0.0, "flexible_ci95": list(wilson(self.flexible, self.n))}
         if k > 1:
             m = len(self.sampled)
-            out.update({"temperature": temperature, "sampled_n": m,
-                        "sampled@1": sum(self.sampled) / m if m else 0.0, "sampled@1_ci95": list(clustered_wilson(self.sampled, k)),
+            out.update({"temperature": temperature, "sampled_n": m, "sampled@1": sum(self.sampled) / m if m else 0.0,
+                        "sampled@1_ci95": list(clustered_wilson(self.sampled, k)),
                         f"pass@{k}": self.pass_k / m if m else 0.0, f"pass@{k}_ci95": list(wilson(self.pass_k, m)),
                         f"maj@{k}": self.maj_k / m if m else 0.0, f"maj@{k}_ci95": list(wilson(self.maj_k, m))})
         return out
@@ -194,10 +194,11 @@ def evaluate_model(model, tokenizer, problems: list[Problem], *, name: str = "mo
     prompts = [prompt_format.prompt(p, tokenizer, tasks.get(p.task)) for p in problems]
     greedy = generate_texts(model, tokenizer, prompts, settings=settings, progress=progress)
     chosen = sampled_problems(problems, sample_count) if k > 1 else []
-    sampled = dict(zip(chosen, generate_texts(model, tokenizer, [prompts[i] for i in chosen], samples=k, greedy=False,
-                                              settings=settings,
-                                              progress=None if progress is None else lambda n: progress(n * k))
-                       if chosen else []))
+    sampled: dict[int, list[str]] = {}
+    if chosen:
+        texts = generate_texts(model, tokenizer, [prompts[i] for i in chosen], samples=k, greedy=False, settings=settings,
+                               progress=None if progress is None else lambda n: progress(n * k))
+        sampled = dict(zip(chosen, texts))
     result = EvalResult(model=name, k=k, temperature=settings.temperature)
     for i, problem in enumerate(problems):
         completion = greedy[i][0]

@@ -165,6 +165,7 @@ def compare(model: str, baseline: str, rows: list[dict[str, Any]], baseline_rows
     levels = sorted({r["level"] for r in rows} | {r["level"] for r in baseline_rows})
     groups = [(level, [r for r in rows if r["level"] == level], [r for r in baseline_rows if r["level"] == level])
               for level in levels]
-    keyed = [(level, _keyed(new, metric), _keyed(old, metric)) for level, new, old in [*groups, ("all", rows, baseline_rows)]]
+    keyed = [(level, _keyed(new, metric), _keyed(old, metric))
+             for level, new, old in [*groups, ("all", rows, baseline_rows)]]
     return [{"model": model, "baseline": baseline, "level": level, **test(new, old), "metric": metric}
             for level, new, old in keyed if new or old]  # a level none of whose problems were sampled: no row

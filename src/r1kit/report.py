@@ -95,7 +95,10 @@ def sampled_table(evals: list[dict[str, Any]]) -> Table:
     metrics = sampled_metrics(evals)
     levels = list(dict.fromkeys(str(r["level"]) for r in evals))
     by = {(r["model"], str(r["level"])): r for r in evals if "sampled@1" in r}
-    cell = lambda r, m: f"{_pct(r[m])} [{_pct(r[m + '_ci95'][0])}, {_pct(r[m + '_ci95'][1])}] (n={r['sampled_n']})"  # noqa: E731
+    def cell(row: dict[str, Any], metric: str) -> str:
+        low, high = row[f"{metric}_ci95"]
+        return f"{_pct(row[metric])} [{_pct(low)}, {_pct(high)}] (n={row['sampled_n']})"
+
     rows = [[model, metric, *[cell(by[(model, lv)], metric) if (model, lv) in by else "" for lv in levels]]
             for model in dict.fromkeys(m for m, _ in by) for metric in metrics]
     return ["model", "metric", *_level_header(levels)[1:]], rows
@@ -406,8 +409,10 @@ def print_accuracy(console, evals: list[dict[str, Any]], retention: list[dict[st
     levels, rows = pivot(evals, "level", cell)
     print_table(console, "held-out accuracy (greedy) [95% CI] / flexible", _level_header(levels, "L"), rows)
     if metrics := sampled_metrics(evals):
-        sampled = lambda r: f"{r['sampled@1']:.0%} [{r['sampled@1_ci95'][0]:.0%}-{r['sampled@1_ci95'][1]:.0%}]" + (  # noqa: E731
-            "".join(f" / {r[m]:.0%}" for m in metrics[1:]))
+        def sampled(r: dict[str, Any]) -> str:
+            low, high = r["sampled@1_ci95"]
+            return f"{r['sampled@1']:.0%} [{low:.0%}-{high:.0%}]" + "".join(f" / {r[m]:.0%}" for m in metrics[1:])
+
         levels, rows = pivot([r for r in evals if "sampled@1" in r], "level", sampled)
         print_table(console, f"held-out accuracy, sampled{temperature_of(evals)}: sampled@1 [95% CI] / "
                     f"{' / '.join(metrics[1:])}", _level_header(levels, "L"), rows)

@@ -85,7 +85,7 @@ def sampled_metrics(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def temperature_of(rows: list[dict[str, Any]]) -> str:
-    """" at T=…" for rows that state their sampling temperature, else nothing."""
+    """The " at T=…" that titles rows stating their sampling temperature; empty for others."""
     found = next((r["temperature"] for r in rows if "temperature" in r), None)
     return "" if found is None else f" at T={found:g}"
 

@@ -95,6 +95,7 @@ def sampled_table(evals: list[dict[str, Any]]) -> Table:
     metrics = sampled_metrics(evals)
     levels = list(dict.fromkeys(str(r["level"]) for r in evals))
     by = {(r["model"], str(r["level"])): r for r in evals if "sampled@1" in r}
+
     def cell(row: dict[str, Any], metric: str) -> str:
         low, high = row[f"{metric}_ci95"]
         return f"{_pct(row[metric])} [{_pct(low)}, {_pct(high)}] (n={row['sampled_n']})"

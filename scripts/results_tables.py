@@ -90,9 +90,27 @@ def flexible(run: dict) -> str:
     return accuracy(run, "flexible")
 
 
-def bought(run: dict) -> str:
+def sampled(run: dict) -> str:
+    """Sampled accuracy by level (an eval with k > 1): sampled@1 and its 95% interval, pass@k, maj@k."""
+    evals = [row for row in run["results"]["evals"] if "sampled@1" in row]
+    if not evals:
+        sys.exit(f"error: results/{run['name']} has no sampled metrics (its eval ran with k: 1)")
+    metrics = [key for key in evals[0] if "@" in key and not key.endswith("_ci95")]
+    levels = levels_of(evals)
+    cell = {(row["model"], row["level"]): row for row in evals}
+    n = {level: next(row["sampled_n"] for row in evals if row["level"] == level) for level in levels}
+    rows = []
+    for model in dict.fromkeys(row["model"] for row in evals):
+        rows.append([model] + [f"{pct(c['sampled@1'])}% [{pct(c['sampled@1_ci95'][0])}, {pct(c['sampled@1_ci95'][1])}]"
+                               + "".join(f" / {pct(c[m])}%" for m in metrics[1:])
+                               if (c := cell.get((model, level))) else "–" for level in levels])
+    return table(["model"] + [f"{level_label(level)} (n={n[level]})" for level in levels], rows) + \
+        f"\nAt temperature {evals[0]['temperature']:g}: {' / '.join(metrics)} (sampled@1 with its 95% interval).\n"
+
+
+def bought(run: dict, metric: str = "strict") -> str:
     """What each stage bought: paired change in points, its 95% bootstrap interval and the verdict."""
-    rows = [row for row in run["results"]["comparisons"] if row["metric"] == "strict"]
+    rows = [row for row in run["results"]["comparisons"] if row["metric"] == metric]
     pairs = list(dict.fromkeys((row["model"], row["baseline"]) for row in rows))
     levels = levels_of(rows)
     cell = {(row["model"], row["baseline"], row["level"]): row for row in rows}
@@ -170,7 +188,8 @@ def stamp(run: dict) -> str:
             f"artifacts in `results/{run['name']}/`.\n")
 
 
-VIEWS = {"summary": summary, "console": console, "accuracy": accuracy, "flexible": flexible, "bought": bought, "cost": cost, "stamp": stamp}
+VIEWS = {"summary": summary, "console": console, "accuracy": accuracy, "flexible": flexible, "sampled": sampled,
+         "bought": bought, "bought-sampled": lambda run: bought(run, "sampled@1"), "cost": cost, "stamp": stamp}
 
 
 # ---------------------------------------------------------------- pages

@@ -109,6 +109,11 @@ def test_eval_data_refuses_the_options_it_would_ignore(tmp_path, capsys):
     assert capsys.readouterr().err == "error: --data reads its problems from the file; drop --levels, --count\n"
 
 
+def test_eval_refuses_a_temperature_of_zero(capsys):
+    assert main(["eval", "--model", "m", "--k", "4", "--temperature", "0"]) == 2
+    assert capsys.readouterr().err == "error: --temperature must be above 0 (greedy pass@1 is always measured)\n"
+
+
 def test_compare_says_a_file_is_missing(tmp_path, capsys):
     assert main(["compare", str(tmp_path / "a.json"), str(tmp_path / "b.json")]) == 1
     assert capsys.readouterr().err == f"error: no file at {tmp_path / 'a.json'}; write one with r1kit eval --json " \

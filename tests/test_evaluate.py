@@ -41,7 +41,9 @@ PROBLEM = Problem(id="p", task="arithmetic", level=1, question="2 + 3", answer="
     (["nothing", "nothing", "answer 5"], (1.0, 1.0)),  # unanswered samples do not vote
 ])
 def test_pass_and_majority_of_samples(texts, expected):
-    assert sampled_scores(PROBLEM, texts, len(texts)) == pytest.approx(expected)
+    scored = sampled_scores(PROBLEM, texts, len(texts))
+    assert (scored.pass_k, scored.maj_k) == pytest.approx(expected)
+    assert (scored.samples, scored.correct) == (len(texts), sum(t in ("answer 5", "answer 10/2", "answer 5.0") for t in texts))
 
 
 class Scripted:
@@ -131,3 +133,109 @@ def test_strict_and_flexible_extraction():
     overall = result.table_rows()[-1]
     assert (overall["accuracy"], overall["flexible"]) == (0.25, 0.75)
     assert overall["flexible_ci95"] == pytest.approx(list(wilson(3, 4)))
+
+
+class Sampling(Scripted):
+    """A scripted engine that also samples: its own list of k answers per question, and the
+    temperature each sampling call was asked for."""
+
+    def __init__(self, answers: dict[str, str], samples: dict[str, list[str]]):
+        super().__init__(answers)
+        self.samples, self.temperatures = samples, []
+
+    def generate_texts(self, tokenizer, prompts, *, samples, greedy, settings, progress=None):
+        if greedy:
+            return super().generate_texts(tokenizer, prompts, samples=samples, greedy=greedy, settings=settings,
+                                          progress=progress)
+        self.temperatures.append(settings.temperature)
+        if progress is not None:
+            progress(len(prompts))
+        return [self.samples[p.strip()] for p in prompts]
+
+
+def sampling_engine(problems: list[Problem], k: int) -> Sampling:
+    """Greedy right on even problems; problem i gets i % (k + 1) of its k samples right, the rest
+    one wrong answer, given first (so a tied vote goes to it)."""
+    answers = {p.question: f"answer {p.answer if i % 2 == 0 else 0}" for i, p in enumerate(problems)}
+    samples = {p.question: ["answer 0"] * (k - i % (k + 1)) + [f"answer {p.answer}"] * (i % (k + 1))
+               for i, p in enumerate(problems)}
+    return Sampling(answers, samples)
+
+
+def test_sampled_metrics_per_level_and_per_problem():
+    from r1kit.engines import GenerationSettings
+
+    k = 4
+    problems = [Problem(id=f"p{i}", task="arithmetic", level=1 + i % 2, question=f"{i}+1", answer=str(i + 1))
+                for i in range(12)]
+    engine = sampling_engine(problems, k)
+    result = evaluate_model(engine, Chars(), problems, prompt_format=PromptFormat("compact", False), k=k,
+                            settings=GenerationSettings(temperature=0.6))
+    assert engine.temperatures == [0.6]
+    rows, per_problem = result.table_rows(), result.problems
+    fractions = [r["sampled_correct"] / r["samples"] for r in per_problem]
+    assert [r["sampled_correct"] for r in per_problem] == [i % (k + 1) for i in range(12)]
+    overall = rows[-1]
+    assert overall["sampled@1"] == pytest.approx(sum(fractions) / len(fractions))
+    assert (overall["temperature"], overall["sampled_n"], overall["n"]) == (0.6, 12, 12)
+    for level, row in zip((1, 2), rows):
+        mine = [f for f, r in zip(fractions, per_problem) if r["level"] == level]
+        assert row["sampled@1"] == pytest.approx(sum(mine) / len(mine))
+    for row in [*rows, *per_problem]:
+        share = row["sampled@1"] if "sampled@1" in row else row["sampled_correct"] / row["samples"]
+        assert row[f"pass@{k}"] >= share and row[f"pass@{k}"] >= row[f"maj@{k}"]
+    assert overall[f"pass@{k}"] == pytest.approx(9 / 12)  # problems 0, 5 and 10 have no right sample
+    assert overall[f"maj@{k}"] == pytest.approx(4 / 12)  # 3 or 4 of 4 right (2 of 4 ties, lost): problems 3, 4, 8, 9
+    low, high = overall["sampled@1_ci95"]
+    assert low < overall["sampled@1"] < high
+    assert overall[f"pass@{k}_ci95"] == pytest.approx(list(wilson(9, 12)))
+    assert result.as_dict()["by_level"]["1"]["sampled@1"] == rows[0]["sampled@1"]
+
+
+def test_sample_count_samples_the_first_problems_of_each_level():
+    k = 2
+    problems = [Problem(id=f"p{i}", task="arithmetic", level=1 + i % 2, question=f"{i}+1", answer=str(i + 1))
+                for i in range(10)]
+    seen = []
+    result = evaluate_model(sampling_engine(problems, k), Chars(), problems, prompt_format=PromptFormat("compact", False),
+                            k=k, sample_count=2, progress=seen.append)
+    assert [r["id"] for r in result.problems if "samples" in r] == ["p0", "p1", "p2", "p3"]
+    assert sum(seen) == 10 + k * 4
+    rows = result.table_rows()
+    assert [(r["n"], r["sampled_n"]) for r in rows] == [(5, 2), (5, 2), (10, 4)]
+    assert rows[-1]["sampled@1"] == pytest.approx((0 + 1 + 2 + 0) / 2 / 4)
+    assert rows[-1]["accuracy"] == pytest.approx(5 / 10)  # greedy still over every problem
+
+
+def test_clustered_wilson_lies_between_one_draw_and_k_independent_draws():
+    from r1kit.evaluate import clustered_wilson
+
+    k = 8
+    agree = [1.0] * 30 + [0.0] * 70  # each problem's samples all agree: 100 draws' worth
+    assert clustered_wilson(agree, k) == pytest.approx(wilson(30, 100))
+    alike = [0.5] * 100  # every problem alike: as if 800 independent samples
+    assert clustered_wilson(alike, k) == pytest.approx(wilson(400, 800))
+    mixed = [0.25, 0.5, 0.75, 0.5] * 25
+    low, high = clustered_wilson(mixed, k)
+    narrow, wide = wilson(400, 800), wilson(50, 100)
+    assert wide[0] <= low < 0.5 < high <= wide[1] and high - low >= narrow[1] - narrow[0]
+    assert clustered_wilson([0.0] * 10, k) == pytest.approx(wilson(0, 10)) and clustered_wilson([], k) == (0.0, 1.0)
+
+
+def test_temperature_reaches_generation_on_a_real_tiny_model():
+    """Near 0 every sample is the greedy completion; at 1 a tiny random model's samples are not."""
+    from r1kit import tasks
+    from r1kit.engines import GenerationSettings, generate_texts
+    from r1kit.evaluate import problems_from_task
+    from r1kit.models import build_char_tokenizer, build_tiny_model
+
+    tokenizer = build_char_tokenizer()
+    model = build_tiny_model("tiny-1m", tokenizer, seed=0)
+    prompts = [PromptFormat("compact", False).prompt(p, tokenizer, tasks.get(p.task))
+               for p in problems_from_task("arithmetic", [2], 3, 0)]
+    settings = lambda t: GenerationSettings(max_new_tokens=12, temperature=t)  # noqa: E731
+    greedy = generate_texts(model, tokenizer, prompts, settings=settings(1.0))
+    cold = generate_texts(model, tokenizer, prompts, samples=3, greedy=False, settings=settings(1e-6))
+    warm = generate_texts(model, tokenizer, prompts, samples=3, greedy=False, settings=settings(1.0))
+    assert cold == [[g[0]] * 3 for g in greedy]
+    assert warm != cold

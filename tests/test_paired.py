@@ -168,6 +168,169 @@ def test_compare_command_on_two_eval_files(tmp_path, capsys, monkeypatch):
     assert "needs the same problems" in capsys.readouterr().err
     assert main(["compare", str(new), str(tmp_path / "missing.json")]) == 1
     assert f"no file at {tmp_path / 'missing.json'}" in capsys.readouterr().err
+    sampled_new, sampled_old = tmp_path / "grpo.json", tmp_path / "sft_k4.json"
+    sampled_new.write_text(json.dumps({"temperature": 0.7, "problems": _sampled_rows({i: 3 for i in range(30)})}))
+    sampled_old.write_text(json.dumps({"temperature": 0.7, "problems": _sampled_rows({i: 1 for i in range(30)})}))
+    assert main(["compare", str(sampled_new), str(sampled_old)]) == 0
+    out = capsys.readouterr().out
+    assert "sampled@1 at T=0.7" in out and "18.8% → 56.2%" in out and "30 / 0" in out
     (tmp_path / "x.json").write_text("[]")
     assert main(["compare", str(new), str(tmp_path / "x.json")]) == 1
     assert "is not an r1kit eval --json file" in capsys.readouterr().err
+
+
+def test_paired_scores_on_a_known_difference():
+    from r1kit.paired import paired_scores
+
+    rng = np.random.default_rng(1)
+    old = {i: float(s) for i, s in enumerate(rng.uniform(0, 0.7, 200))}
+    new = {i: min(1.0, old[i] + 0.1 + float(rng.normal(0, 0.05))) for i in old}
+    out = paired_scores(new, old)
+    diffs = np.array([new[i] - old[i] for i in old])
+    assert out["diff"] == pytest.approx(diffs.mean()) and out["diff"] == pytest.approx(0.1, abs=0.01)
+    assert out["low"] < out["diff"] < out["high"] and out["high"] - out["low"] < 0.03
+    reference = np.percentile(diffs[np.random.default_rng(5).integers(0, 200, (10_000, 200))].mean(axis=1), [2.5, 97.5])
+    assert (out["low"], out["high"]) == pytest.approx(tuple(reference), abs=0.002)
+    assert out["p_sign_flip"] < 0.001 and out["verdict"] == "gain" and out["higher"] + out["lower"] == 200
+    assert paired_scores(new, old) == out  # fixed seed
+    assert paired_scores(old, new)["verdict"] == "loss"
+    same = paired_scores(old, dict(old))
+    assert (same["diff"], same["low"], same["high"], same["p_sign_flip"], same["verdict"]) == (
+        0.0, 0.0, 0.0, 1.0, "no measurable change")
+    with pytest.raises(R1kitError, match="same problems"):
+        paired_scores(new, {**old, "extra": 0.0})
+
+
+def test_sign_flip_on_verdicts_is_mcnemar():
+    from r1kit.paired import paired_scores, sign_flip_p
+
+    for b, c in ((3, 0), (10, 2), (5, 5), (0, 4)):  # few discordant pairs: every sign pattern, exact
+        diffs = np.array([1.0] * b + [-1.0] * c + [0.0] * 30)
+        assert sign_flip_p(diffs) == pytest.approx(mcnemar_p(b, c))
+    new, old = {i: float(i < 30) for i in range(100)}, {i: float(i < 18) for i in range(100)}
+    assert sign_flip_p(np.array([new[i] - old[i] for i in new])) == pytest.approx(mcnemar_p(12, 0), abs=1e-3)
+    binary = paired(*({i: bool(v) for i, v in d.items()} for d in (new, old)))
+    scored = paired_scores(new, old)
+    assert (scored["diff"], scored["higher"], scored["lower"]) == (binary["diff"], binary["b"], binary["c"])
+
+
+def _sampled_rows(right: dict[int, int], k: int = 4, n: int = 40, sampled: int = 40) -> list[dict]:
+    """Problem i has right[i] of its k samples right (0 when absent); only the first `sampled` were sampled."""
+    rows = _rows(set(), n)
+    for i, row in enumerate(rows[:sampled]):
+        c = right.get(i, 0)
+        row.update({"samples": k, "sampled_correct": c, f"pass@{k}": float(c > 0), f"maj@{k}": float(2 * c > k)})
+    return rows
+
+
+def test_compare_on_sampled_metrics():
+    from r1kit.paired import metrics_of
+
+    new, old = _sampled_rows({i: 3 for i in range(30)}), _sampled_rows({i: 1 for i in range(30)})
+    assert metrics_of(new, old) == ["strict", "flexible", "sampled@1", "pass@4", "maj@4"]
+    assert metrics_of(new, _rows(set())) == ["strict", "flexible"]  # the baseline drew no samples
+    rows = compare("grpo", "sft", new, old, "sampled@1")
+    assert [(r["level"], r["n"], r["metric"]) for r in rows] == [(1, 20, "sampled@1"), (2, 20, "sampled@1"),
+                                                                  ("all", 40, "sampled@1")]
+    pooled = rows[-1]
+    assert (pooled["accuracy"], pooled["baseline_accuracy"], pooled["diff"]) == pytest.approx((0.5625, 0.1875, 0.375))
+    assert pooled["verdict"] == "gain" and (pooled["higher"], pooled["lower"]) == (30, 0)
+    assert compare("grpo", "sft", new, old, "pass@4")[-1]["diff"] == 0.0  # both have a right sample on the same 30
+    assert compare("grpo", "sft", new, old, "maj@4")[-1]["diff"] == pytest.approx(0.75)
+    subset = compare("grpo", "sft", _sampled_rows({0: 4}, sampled=10), _sampled_rows({}, sampled=10), "sampled@1")
+    assert [r["n"] for r in subset] == [10, 10]  # only the sampled problems (all of level 1) are compared
+    assert subset[-1]["level"] == "all" and subset[0]["level"] == 1
+
+
+def _scripted_eval(tmp_path, monkeypatch, overrides, sampled_right=None):
+    """The quickstart's eval stage on scripted models (base, sft, grpo = sft, as above); with
+    `sampled_right`, model -> {problem index: right samples of 2}. Returns the run and eval.json."""
+    from r1kit import engines, evaluate, prompting
+    from r1kit.pipeline import Run
+
+    from test_evaluate import Sampling
+
+    problems = [Problem(id=f"p{i}", task="arithmetic", level=1 + i // 20, question=f"{i}+1", answer=str(i + 1))
+                for i in range(40)]
+    right = {"base": BASE, "sft": SFT, "grpo": SFT}
+    engines_made = {}
+
+    def load(path, *args, **kwargs):
+        name = path.split("/")[-2]
+        answers = {p.question: f"answer {p.answer if i in right[name] else 0}" for i, p in enumerate(problems)}
+        samples = {p.question: [f"answer {p.answer}"] * (sampled_right or {}).get(name, {}).get(i, 0) for i, p in
+                   enumerate(problems)}
+        engines_made[name] = Sampling(answers, {q: s + ["answer 0"] * (2 - len(s)) for q, s in samples.items()})
+        return engines_made[name], Chars()
+
+    monkeypatch.setattr(evaluate, "problems_from_task", lambda *args, **kwargs: problems)
+    monkeypatch.setattr(prompting, "prompt_format", lambda *args, **kwargs: PromptFormat("compact", False))
+    monkeypatch.setattr(engines, "parameter_count", lambda model: 1)
+    monkeypatch.setattr(engines, "load_for_inference", load)
+    recipe = _recipe("quickstart", ["stages.eval.retention=false", "stages.eval.engine=hf", *overrides])
+    run = Run(recipe, tmp_path)
+    run_eval(run, recipe.stage("eval"), Meter())
+    return run, json.loads((run.stage_dir("eval") / EVAL_FILE).read_text()), engines_made
+
+
+def test_an_eval_stage_with_k_2_writes_sampled_fields_comparisons_and_tables(tmp_path, monkeypatch, capsys):
+    sampled_right = {"base": {i: 1 for i in BASE}, "sft": {i: 2 for i in SFT}, "grpo": {i: 2 for i in SFT}}
+    run, data, made = _scripted_eval(tmp_path / "k2", monkeypatch, ["stages.eval.k=2", "stages.eval.temperature=0.5"],
+                                     sampled_right)
+    assert {name: engine.temperatures for name, engine in made.items()} == {m: [0.5] for m in ("base", "sft", "grpo")}
+    sft_all = next(r for r in data["rows"] if (r["model"], r["level"]) == ("sft", "all"))
+    assert (sft_all["temperature"], sft_all["sampled_n"], sft_all["sampled@1"], sft_all["pass@2"], sft_all["maj@2"]) == (
+        0.5, 40, 0.5, 0.5, 0.5)
+    row = data["problems"]["base"][0]
+    assert (row["samples"], row["sampled_correct"], row["pass@2"], row["maj@2"]) == (2, 1, 1.0, 1.0)  # a 1-1 tie: the first answer
+    assert data["models"]["sft"]["sampled@1"] == 0.5
+
+    comparisons = data["comparisons"]
+    assert [r["metric"] for r in comparisons if (r["model"], r["level"]) == ("sft", "all")] == [
+        "strict", "flexible", "sampled@1", "pass@2", "maj@2"]
+    pooled = next(r for r in comparisons if (r["model"], r["level"], r["metric"]) == ("sft", "all", "sampled@1"))
+    assert (pooled["accuracy"], pooled["baseline_accuracy"]) == pytest.approx((0.5, 0.15))
+    assert pooled["diff"] == pytest.approx(0.35) and pooled["verdict"] == "gain" and pooled["temperature"] == 0.5
+    assert (pooled["higher"], pooled["lower"]) == (20, 2)  # sft has none of base's samples right on problems 0 and 1
+    assert {r["verdict"] for r in comparisons if r["model"] == "grpo"} == {"no measurable change"}
+
+    # sampling leaves the greedy comparisons exactly as a k = 1 eval writes them
+    _, greedy_only, _ = _scripted_eval(tmp_path / "k1", monkeypatch, [])
+    assert [r for r in comparisons if r["metric"] in ("strict", "flexible")] == greedy_only["comparisons"]
+    assert not any("sampled@1" in r or "temperature" in r for r in greedy_only["rows"])
+    assert not any("samples" in r for rows in greedy_only["problems"].values() for r in rows)
+
+    out = "".join(capsys.readouterr())
+    assert "sampled at T=0.5: sampled@1 [95% CI] / pass@2 / maj@2" in out and "sampled@1 at T=0.5, paired" in out
+    run.write_results()
+    md = write_report(tmp_path / "k2")[0].read_text(encoding="utf-8")
+    assert "## Sampled accuracy by level at T=0.5 (sampled@1, pass@2, maj@2, strict, 95% intervals)" in md
+    low, high = 100 * pooled["low"], 100 * pooled["high"]
+    assert "## What each stage bought, sampled@1 at T=0.5" in md and "## What each stage bought, maj@2 at T=0.5" in md
+    assert f"| sft vs base | all | 15.0% → 50.0% | +35.0 pts [{low:+.1f}, {high:+.1f}] | p<0.001 | 20 / 2 | gain |" in md
+    assert "| sft | sampled@1 | 90.0% [69.9%, 97.2%] (n=20) |" in md  # every sample agrees: Wilson over 20 problems
+
+
+def test_an_eval_stage_with_k_2_on_real_tiny_models(tmp_path):
+    """Two saved tiny models answer generated problems, greedy and sampled, into eval.json with their
+    comparison rows: the first 3 problems of each level sampled, at the stated temperature."""
+    from r1kit.models import build_char_tokenizer, build_tiny_model, save_model
+    from r1kit.pipeline import Run
+
+    recipe = _recipe("quickstart", ["stages.eval.retention=false", "stages.eval.engine=hf", "stages.eval.models=[base, sft]",
+                                    "stages.eval.data.levels=1-2", "stages.eval.data.count=8", "stages.eval.k=2",
+                                    "stages.eval.temperature=1e-6", "stages.eval.sample_count=3",
+                                    "stages.eval.max_new_tokens=12"])
+    run = Run(recipe, tmp_path)
+    tokenizer = build_char_tokenizer()
+    for seed, name in enumerate(("base", "sft")):
+        save_model(build_tiny_model("tiny-1m", tokenizer, seed=seed), tokenizer, run.model_path(name),
+                   prompt_info={"style": "compact", "chat": False})
+    run_eval(run, recipe.stage("eval"), Meter())
+    data = json.loads((run.stage_dir("eval") / EVAL_FILE).read_text())
+    assert [(r["model"], r["level"], r["n"], r["sampled_n"], r["temperature"]) for r in data["rows"]] == [
+        (m, level, n, sampled, 1e-6) for m in ("base", "sft") for level, n, sampled in ((1, 4, 3), (2, 4, 3), ("all", 8, 6))]
+    for rows in data["problems"].values():
+        assert [("samples" in r) for r in rows if r["level"] == 1] == [True, True, True, False]
+    assert [(r["metric"], r["level"], r["n"]) for r in data["comparisons"] if r["metric"] in ("sampled@1", "pass@2")] == [
+        (metric, level, n) for metric in ("sampled@1", "pass@2") for level, n in ((1, 3), (2, 3), ("all", 6))]

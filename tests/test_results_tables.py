@@ -58,3 +58,19 @@ def test_collect_copies_the_small_artifacts_and_stamps_them(tmp_path, monkeypatc
     assert stamp["versions"] == json.loads((run / "manifest.json").read_text())["versions"]
     with pytest.raises(SystemExit, match="not a finished run"):
         tables.collect(tmp_path, "other", None, None)
+
+
+def test_the_sampled_views_read_an_eval_with_k_above_1():
+    rows = [{"model": m, "level": level, "n": 8, "sampled_n": 4, "temperature": 1.0, "sampled@1": share,
+             "sampled@1_ci95": [share / 2, (1 + share) / 2], "pass@8": 0.75, "pass@8_ci95": [0.3, 0.95], "maj@8": 0.5,
+             "maj@8_ci95": [0.2, 0.8]} for m, share in (("sft", 0.25), ("grpo", 0.5)) for level in (1, "all")]
+    comparison = {"model": "grpo", "baseline": "sft", "metric": "sampled@1", "diff": 0.25, "low": 0.1, "high": 0.4,
+                  "verdict": "gain"}
+    run = {"name": "mine", "results": {"evals": rows, "comparisons": [{**comparison, "level": 1},
+                                                                      {**comparison, "level": "all"}]}}
+    assert "| grpo | 50.0% [25.0, 75.0] / 75.0% / 50.0% | 50.0% [25.0, 75.0] / 75.0% / 50.0% |" in tables.sampled(run)
+    assert "| model | level 1 (n=4) | all (n=4) |" in tables.sampled(run)
+    assert "At temperature 1: sampled@1 / pass@8 / maj@8" in tables.sampled(run)
+    assert "| grpo vs sft | +25.0 [+10.0, +40.0] **gain** | +25.0 [+10.0, +40.0] **gain** |" in tables.VIEWS["bought-sampled"](run)
+    with pytest.raises(SystemExit, match="no sampled metrics"):
+        tables.sampled({"name": "k1", "results": {"evals": [{k: v for k, v in rows[0].items() if "@" not in k}]}})

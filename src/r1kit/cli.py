@@ -394,7 +394,11 @@ def eval_(
     count: Annotated[int, typer.Option(help="Problems in all, spread over the levels.", min=1, max=MAX_PROBLEMS)] = 400,
     data_file: Annotated[Optional[str], typer.Option("--data", help="A JSONL file of question, answer[, level] "
                                                      "rows, instead of --task, --levels and --count.")] = None,
-    k: Annotated[int, typer.Option(help="Samples per problem for pass@k and maj@k (1: greedy only).", min=1)] = 1,
+    k: Annotated[int, typer.Option(help="Samples per problem for sampled@1, pass@k and maj@k (1: greedy only).",
+                                   min=1)] = 1,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature of the k samples (above 0).")] = 1.0,
+    sample_count: Annotated[Optional[int], typer.Option(help="Draw the k samples for only the first N problems of "
+                                                        "each level (default: all).", min=1)] = None,
     seed: Annotated[int, typer.Option(help="Seed for generated problems.")] = 0,
     max_new_tokens: MaxNewTokensOpt = 96,
     batch_size: Annotated[int, typer.Option(help="Sequences per generation batch.", min=1)] = 128,
@@ -407,12 +411,14 @@ def eval_(
 
     from r1kit import data
     from r1kit.engines import GenerationSettings, choose_engine, load_for_inference
-    from r1kit.evaluate import evaluate_model, problems_from_jsonl, problems_from_task
+    from r1kit.evaluate import evaluate_model, problems_from_jsonl, problems_from_task, sampled_problems
     from r1kit.files import check_out_file, check_utf8, write_json
     from r1kit.prompting import prompt_format
     from r1kit.recipe import check_task_file
     from r1kit.report import print_accuracy
 
+    if temperature <= 0:
+        raise UsageError("--temperature must be above 0 (greedy pass@1 is always measured)", ctx=ctx)
     if json_file:
         check_out_file(json_file, option="--json")  # before the model spends minutes on an answer we could not write
     if data_file:
@@ -427,11 +433,12 @@ def eval_(
     chosen = choose_engine(engine.value)
     quiet_libraries()
     loaded, tokenizer = load_for_inference(model, chosen, seed=seed)
-    settings = GenerationSettings(max_new_tokens=max_new_tokens, batch_size=batch_size)
+    settings = GenerationSettings(max_new_tokens=max_new_tokens, batch_size=batch_size, temperature=temperature)
+    sampled = len(sampled_problems(problems, sample_count)) if k > 1 else 0
     with Progress(console=console, transient=True) as progress:
-        bar = progress.add_task("generating", total=len(problems) * (1 + (k if k > 1 else 0)))
-        result = evaluate_model(loaded, tokenizer, problems, name=Path(model).name, k=k, settings=settings,
-                                prompt_format=prompt_format(model, tokenizer),
+        bar = progress.add_task("generating", total=len(problems) + k * sampled)
+        result = evaluate_model(loaded, tokenizer, problems, name=Path(model).name, k=k, sample_count=sample_count,
+                                settings=settings, prompt_format=prompt_format(model, tokenizer),
                                 progress=lambda n: progress.advance(bar, n))
     print_accuracy(console, result.table_rows())
     if json_file:
@@ -444,12 +451,13 @@ def compare(
     new: Annotated[str, typer.Argument(help="An r1kit eval --json file: the model to judge.")],
     baseline: Annotated[str, typer.Argument(help="Another, from the same problems: the model it started from.")],
 ) -> None:
-    """What one model bought over another on the same problems: paired 95% interval and McNemar p."""
+    """What one model bought over another on the same problems: paired 95% interval and McNemar p
+    (and, for files from eval --k K, the same for sampled@1 with a sign-flip test)."""
     from r1kit.files import read_json
-    from r1kit.paired import compare as compare_rows
+    from r1kit.paired import METRICS, compare as compare_rows, metrics_of
     from r1kit.report import print_comparisons
 
-    def rows(path: str) -> list:
+    def read(path: str) -> dict:
         if not Path(path).is_file():
             raise R1kitError(f"no file at {path}; write one with r1kit eval --json {path}")
         try:
@@ -458,10 +466,16 @@ def compare(
             data = None
         if not isinstance(data, dict) or "problems" not in data:
             raise R1kitError(f"{path} is not an r1kit eval --json file (with every problem's row)")
-        return data["problems"]
+        return data
 
     names = (Path(new).stem, Path(baseline).stem)  # the files tell the models apart, not their directories' names
-    print_comparisons(console, compare_rows(*names, rows(new), rows(baseline)))
+    new_data, old_data = read(new), read(baseline)
+    rows, baseline_rows = new_data["problems"], old_data["problems"]
+    same_temperature = new_data.get("temperature") == old_data.get("temperature")  # else no one T to state
+    stated = {"temperature": new_data["temperature"]} if same_temperature and "temperature" in new_data else {}
+    print_comparisons(console, [row if row["metric"] in METRICS else {**row, **stated}
+                                for metric in metrics_of(rows, baseline_rows)
+                                for row in compare_rows(*names, rows, baseline_rows, metric)])
 
 
 @command(app, example="r1kit serve --model runs/quickstart/stages/grpo/model --port 8000",

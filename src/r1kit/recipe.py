@@ -265,7 +265,12 @@ class EvalStage(StageBase):
     models: list[str] = ["model"]
     data: DataSpec = DataSpec(levels="1-4", count=400)
     jsonl: str | None = None  # evaluate on a user's file instead of generated problems
-    k: int = Field(1, ge=1)  # samples per problem for pass@k / maj@k
+    k: int = Field(1, ge=1)  # samples per problem for sampled@1, pass@k and maj@k (1: greedy only)
+    # Sampling temperature of the k samples (greedy pass@1 does not sample); stated beside the sampled figures.
+    # Out of the dump at 1.0 (the one value before it was a field): such a recipe keeps its stage hash.
+    temperature: float = Field(1.0, gt=0, exclude_if=lambda value: value == 1.0)
+    # Draw the k samples for only the first N problems of each level (None: all), so a large k stays affordable.
+    sample_count: int | None = Field(None, ge=1, exclude_if=lambda value: value is None)
     retention: bool = True  # also score the base model's other skills
     max_new_tokens: int = Field(96, ge=1)
     batch_size: int = Field(128, ge=1)

@@ -78,19 +78,57 @@ def flexible_table(evals: list[dict[str, Any]]) -> Table:
     return _level_header(levels), rows
 
 
+def sampled_metrics(rows: list[dict[str, Any]]) -> list[str]:
+    """The sampled metrics eval rows carry (sampled@1, pass@k, maj@k), none for a greedy-only eval."""
+    first = next((r for r in rows if "sampled@1" in r), {})
+    return [key for key in first if "@" in key and not key.endswith("_ci95")]
+
+
+def temperature_of(rows: list[dict[str, Any]]) -> str:
+    """The " at T=…" that titles rows stating their sampling temperature; empty for others."""
+    found = next((r["temperature"] for r in rows if "temperature" in r), None)
+    return "" if found is None else f" at T={found:g}"
+
+
+def sampled_table(evals: list[dict[str, Any]]) -> Table:
+    """Models × levels, one row per sampled metric, each with its 95% interval and the problems it is over."""
+    metrics = sampled_metrics(evals)
+    levels = list(dict.fromkeys(str(r["level"]) for r in evals))
+    by = {(r["model"], str(r["level"])): r for r in evals if "sampled@1" in r}
+
+    def cell(row: dict[str, Any], metric: str) -> str:
+        low, high = row[f"{metric}_ci95"]
+        return f"{_pct(row[metric])} [{_pct(low)}, {_pct(high)}] (n={row['sampled_n']})"
+
+    rows = [[model, metric, *[cell(by[(model, lv)], metric) if (model, lv) in by else "" for lv in levels]]
+            for model in dict.fromkeys(m for m, _ in by) for metric in metrics]
+    return ["model", "metric", *_level_header(levels)[1:]], rows
+
+
 def _pts(x: float) -> str:
     return f"{100 * x:+.1f}"
 
 
+def _p(p: float) -> str:
+    return f"p={p:.2g}" if p >= 0.001 else "p<0.001"
+
+
 def comparison_table(comparisons: list[dict[str, Any]], metric: str = "strict") -> Table:
-    """Each model against the model it was trained from, on the same problems (`r1kit.paired`)."""
-    header = ["comparison", "level", "accuracy", "change (paired 95% CI)", "McNemar", "only new / only old right",
-              "verdict"]
+    """Each model against the model it was trained from, on the same problems (`r1kit.paired`):
+    McNemar for the greedy verdicts, the sign-flip test for a sampled metric's per-problem scores."""
+    chosen = [r for r in comparisons if r["metric"] == metric]
+    if metric in ("strict", "flexible"):
+        header = ["comparison", "level", "accuracy", "change (paired 95% CI)", "McNemar", "only new / only old right",
+                  "verdict"]
+        tests = [(_p(r["p_mcnemar"]), f"{r['b']} / {r['c']}") for r in chosen]
+    else:
+        header = ["comparison", "level", metric, "change (paired 95% CI)", "sign-flip test", "new higher / old higher",
+                  "verdict"]
+        tests = [(_p(r["p_sign_flip"]), f"{r['higher']} / {r['lower']}") for r in chosen]
     rows = [[f"{r['model']} vs {r['baseline']}", "all" if r["level"] == "all" else f"level {r['level']}",
              f"{_pct(r['baseline_accuracy'])} → {_pct(r['accuracy'])}",
-             f"{_pts(r['diff'])} pts [{_pts(r['low'])}, {_pts(r['high'])}]",
-             f"p={r['p_mcnemar']:.2g}" if r["p_mcnemar"] >= 0.001 else "p<0.001", f"{r['b']} / {r['c']}", r["verdict"]]
-            for r in comparisons if r["metric"] == metric]
+             f"{_pts(r['diff'])} pts [{_pts(r['low'])}, {_pts(r['high'])}]", p, counts, r["verdict"]]
+            for r, (p, counts) in zip(chosen, tests)]
     return header, rows
 
 
@@ -98,6 +136,12 @@ PAIRED_NOTE = ("Each model against the nearest evaluated model it was trained fr
                "same problems, bootstrapped over problems), so it is narrower than the overlap of two Wilson "
                "intervals suggests; McNemar's exact test counts only the problems one model got right and the "
                "other did not.")
+SAMPLED_ROWS_NOTE = ("sampled@1 is the share of a problem's k samples that are right, averaged over problems "
+                     "(what RL raises first, and greedy decoding hides); pass@k: at least one of the k is right; "
+                     "maj@k: the most common answer is. n counts the problems sampled.")
+SAMPLED_NOTE = ("The same comparison on each problem's share of its k samples that are right (sampled@1), or "
+                "its pass@k or maj@k: the mean difference over problems with a bootstrap 95% interval, and a "
+                "paired sign-flip test (on 0/1 scores, McNemar's exact test).")
 
 
 def health_table(curves: dict[str, list[dict[str, Any]]]) -> Table | None:
@@ -276,10 +320,18 @@ def write_report(run_dir: str | Path) -> tuple[Path, Path]:
                          accuracy_table(results["evals"]), plot_accuracy(results["evals"])))
         sections.append(("Flexible extraction: the final number each completion commits to, in any format",
                          flexible_table(results["evals"]), None))
+        if metrics := sampled_metrics(results["evals"]):
+            sections.append((f"Sampled accuracy by level{temperature_of(results['evals'])} ({', '.join(metrics)}, "
+                             "strict, 95% intervals)", sampled_table(results["evals"]), None, SAMPLED_ROWS_NOTE))
     if results.get("comparisons"):
         sections.append(("What each stage bought", comparison_table(results["comparisons"]), None, PAIRED_NOTE))
         sections.append(("What each stage bought, flexible extraction",
                          comparison_table(results["comparisons"], "flexible"), None))
+        sampled = [m for m in dict.fromkeys(r["metric"] for r in results["comparisons"]) if m not in ("strict", "flexible")]
+        for i, metric in enumerate(sampled):
+            rows = [r for r in results["comparisons"] if r["metric"] == metric]
+            sections.append((f"What each stage bought, {metric}{temperature_of(rows)}",
+                             comparison_table(rows, metric), None, *([SAMPLED_NOTE] if i == 0 else [])))
     if results.get("retention"):
         sections.append(("Retention of the base model's other skills", retention_table(results["retention"]), None))
     for data in (results.get("lm_eval") or {}).values():
@@ -357,6 +409,14 @@ def print_accuracy(console, evals: list[dict[str, Any]], retention: list[dict[st
         f" / {r['flexible']:.0%}" if "flexible" in r else "")
     levels, rows = pivot(evals, "level", cell)
     print_table(console, "held-out accuracy (greedy) [95% CI] / flexible", _level_header(levels, "L"), rows)
+    if metrics := sampled_metrics(evals):
+        def sampled(r: dict[str, Any]) -> str:
+            low, high = r["sampled@1_ci95"]
+            return f"{r['sampled@1']:.0%} [{low:.0%}-{high:.0%}]" + "".join(f" / {r[m]:.0%}" for m in metrics[1:])
+
+        levels, rows = pivot([r for r in evals if "sampled@1" in r], "level", sampled)
+        print_table(console, f"held-out accuracy, sampled{temperature_of(evals)}: sampled@1 [95% CI] / "
+                    f"{' / '.join(metrics[1:])}", _level_header(levels, "L"), rows)
     if retention:
         print_table(console, "retention of the base model's other skills", *retention_table(retention))
 
@@ -365,6 +425,9 @@ def print_comparisons(console, comparisons: list[dict[str, Any]]) -> None:
     if comparisons:
         print_table(console, "what each stage bought (strict, paired 95% CI over the same problems)",
                     *comparison_table(comparisons))
+    if sampled := [r for r in comparisons if r["metric"] == "sampled@1"]:
+        print_table(console, f"what each stage bought (sampled@1{temperature_of(sampled)}, paired 95% CI over the "
+                    "same problems)", *comparison_table(sampled, "sampled@1"))
 
 
 def print_lm_eval(console, models: dict[str, dict[str, dict[str, Any]]]) -> None:

@@ -1,5 +1,6 @@
 """`eval`: every listed model on the same held-out problems (no question any stage of the run
-trained on), greedy pass@1 (and pass@k / maj@k), with the retention skills of the tiny world.
+trained on), greedy pass@1 (and with k > 1 sampled@1, pass@k and maj@k at the stage's temperature),
+with the retention skills of the tiny world.
 `stages/<name>/eval.json` keeps the tables and every problem's row (what the model wrote)."""
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ def run_eval(run: RunDir, stage, meter) -> None:
     from rich.progress import Progress
 
     from r1kit.engines import GenerationSettings, choose_engine, load_for_inference, parameter_count
-    from r1kit.evaluate import evaluate_model, problems_from_jsonl, problems_from_task
+    from r1kit.evaluate import evaluate_model, problems_from_jsonl, problems_from_task, sampled_problems
     from r1kit.prompting import prompt_format
     from r1kit.report import print_accuracy, print_comparisons
 
@@ -28,8 +29,10 @@ def run_eval(run: RunDir, stage, meter) -> None:
         problems = problems_from_task(stage.data.task or recipe.task, stage.data.levels, stage.data.count,
                                       recipe.seed, exclude=run.training_questions())
     retention = retention_problems(recipe.seed) if stage.retention and recipe.model.preset else []
-    settings = GenerationSettings(max_new_tokens=stage.max_new_tokens, batch_size=stage.batch_size)
-    sequences = (len(problems) + len(retention)) * (1 + (stage.k if stage.k > 1 else 0))
+    settings = GenerationSettings(max_new_tokens=stage.max_new_tokens, batch_size=stage.batch_size,
+                                  temperature=stage.temperature)
+    sampled = len(sampled_problems(problems, stage.sample_count)) if stage.k > 1 else 0
+    sequences = len(problems) + len(retention) + stage.k * sampled
     rows, retention_rows, models, per_problem = [], [], {}, {}
     with Progress(console=run.console, transient=True) as progress:
         overall = progress.add_task("models", total=len(stage.models))
@@ -40,7 +43,7 @@ def run_eval(run: RunDir, stage, meter) -> None:
             bar = progress.add_task(f"eval {name}", total=sequences)
             step = lambda n: progress.advance(bar, n)  # noqa: E731
             result = evaluate_model(model, tokenizer, problems, name=name, prompt_format=fmt, k=stage.k,
-                                    settings=settings, progress=step)
+                                    sample_count=stage.sample_count, settings=settings, progress=step)
             meter.add(generated_tokens=result.generated_tokens + result.prompt_tokens, parameters=parameter_count(model))
             rows.extend(result.table_rows())
             models[name] = {**result.as_dict(), "examples": result.examples()}
@@ -52,7 +55,7 @@ def run_eval(run: RunDir, stage, meter) -> None:
                 retention_rows.extend(kept.task_rows())
             progress.remove_task(bar)
             progress.advance(overall)
-    comparisons = stage_comparisons(recipe, per_problem)
+    comparisons = stage_comparisons(recipe, per_problem, stage.temperature)
     write_json(run.stage_dir(stage.name) / EVAL_FILE, {"rows": rows, "retention": retention_rows, "models": models,
                                                         "problems": per_problem, "comparisons": comparisons})
     print_accuracy(run.console, rows, retention_rows)
@@ -75,13 +78,16 @@ def baseline(recipe, name: str, evaluated) -> str | None:
     return next((m for m in recipe.started_from(name) if m in evaluated), None)
 
 
-def stage_comparisons(recipe, per_problem: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    """Each model against its baseline on the same problems, per level and pooled, strict then flexible."""
-    from r1kit.paired import METRICS, compare
+def stage_comparisons(recipe, per_problem: dict[str, list[dict[str, Any]]],
+                      temperature: float = 1.0) -> list[dict[str, Any]]:
+    """Each model against its baseline on the same problems, per level and pooled: strict, flexible,
+    then (when the eval sampled) sampled@1, pass@k and maj@k, whose rows state the temperature."""
+    from r1kit.paired import METRICS, compare, metrics_of
 
     pairs = [(m, baseline(recipe, m, per_problem)) for m in per_problem]
-    return [row for m, base in pairs if base for metric in METRICS
+    rows = [row for m, base in pairs if base for metric in metrics_of(per_problem[m], per_problem[base])
             for row in compare(m, base, per_problem[m], per_problem[base], metric)]
+    return [row if row["metric"] in METRICS else {**row, "temperature": temperature} for row in rows]
 
 
 def retention_problems(seed: int, per_skill: int = 60):

@@ -25,12 +25,14 @@ from r1kit.stages import STAGES
 
 
 def stage_hash(recipe: Recipe, stage) -> str:
-    """What a stage's output depends on: its own config, the recipe-wide settings it reads,
-    and the stages it reads from (through their hashes)."""
+    """What a stage's output depends on: its own config, the recipe-wide settings it reads (the
+    recipe's own levels among its data's), and the stages it reads from (through their hashes)."""
     upstream = [stage_hash(recipe, recipe.stage(s)) for s in stage_inputs(stage) if s != "model"]
     payload = {"stage": stage.model_dump(by_alias=True, mode="json"), "seed": recipe.seed, "task": recipe.task,
                "style": recipe.style, "chat": recipe.chat, "model": recipe.model.model_dump(mode="json"),
                "upstream": upstream}
+    if hasattr(stage, "data") and (levels := recipe.levels_used(stage.data)):  # absent otherwise: hashes stay
+        payload["levels"] = levels
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 

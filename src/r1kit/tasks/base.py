@@ -77,6 +77,8 @@ class Task(ABC):
                 runs[-1].append(level)
             else:
                 runs.append([level])
+        if len(runs) == 1:
+            return f"{runs[0][0]}..{runs[0][-1]}"
         return ", ".join(str(r[0]) if len(r) == 1 else f"{r[0]}..{r[-1]}" for r in runs)
 
     # ------------------------------------------------------------ levels by their parameters

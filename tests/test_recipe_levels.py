@@ -101,6 +101,15 @@ def test_levels_need_a_task_with_a_level_table_and_stages_need_defined_levels():
         levels={9: {"like": 6}}, stages=[{"name": "sft", "kind": "sft", "data": {"levels": "1-9"}}])
 
 
+def test_set_reaches_a_level_by_its_number(tmp_path):
+    path = tmp_path / "r.yaml"
+    path.write_text("name: r\nmodel: {preset: tiny-1m}\nlevels:\n  5: {like: 3, terms: [5, 5]}\n"
+                    "stages:\n  - {name: sft, kind: sft, data: {levels: [1, 5], shares: {5: 0.1}}}\n")
+    loaded = recipes.load(path, ["levels.5.terms=[6, 6]", "stages.sft.data.shares.5=0.2", "levels.7.like=5"])
+    assert loaded.levels[5]["terms"] == (6, 6) and loaded.levels[5]["max_value"] == 20  # `like: 3` kept
+    assert loaded.levels[7] == loaded.levels[5] and loaded.stage("sft").data.shares == {5: 0.2}
+
+
 # ---------------------------------------------------------------- shares
 
 
@@ -150,6 +159,15 @@ def test_an_eval_stage_reports_the_recipe_level(tmp_path):
     assert {row["level"]: row["n"] for row in results["evals"]} == {1: 9, 5: 3, "all": 12}
     problems = json.loads((tmp_path / "run" / "stages" / "eval" / "eval.json").read_text())["problems"]["model"]
     assert all(len(re.findall(r"\d+", p["question"])) == 5 for p in problems if p["level"] == 5)
+
+
+def test_a_collection_records_the_recipe_levels_it_draws_so_a_changed_level_does_not_resume():
+    from r1kit.teachers.collect import own_levels
+
+    task = recipe(FIVE_TERMS).task_for()
+    assert own_levels(task, [1, 5], {5: 0.5}) == {"level_params": {"5": {**recipe(FIVE_TERMS).levels[5], "terms": [5, 5]}},
+                                                  "shares": {"5": 0.5}}
+    assert own_levels(task, [1, 2], None) == {} == own_levels(tasks.get("arithmetic"), [1, 5], None)
 
 
 def test_stages_drawing_a_recipe_level_hash_it_and_the_others_keep_their_hash(tmp_path):

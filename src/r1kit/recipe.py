@@ -601,6 +601,8 @@ def apply_override(raw: dict, key: str, value: Any) -> None:
                 raise R1kitError(f"--set {key}: set a field of the stage, e.g. {key}.train.max_steps=10")
             node = match[0]
         elif isinstance(node, dict):
+            if part not in node and part.isdigit() and int(part) in node:  # YAML's `5:` is the number 5
+                part = int(part)
             if last:
                 node[part] = value
             else:

@@ -154,11 +154,13 @@ def test_an_eval_stage_reports_the_recipe_level(tmp_path):
                prompt_info={"style": "compact", "chat": False})
     loaded = recipe(FIVE_TERMS, model={"path": str(tmp_path / "m")}, stages=[
         {"name": "eval", "kind": "eval", "data": {"levels": [1, 5], "count": 12, "shares": {5: 0.25}},
-         "max_new_tokens": 4}])
+         "max_new_tokens": 4}, {"name": "report", "kind": "report"}])
     results = Run(loaded, tmp_path / "run").execute()
     assert {row["level"]: row["n"] for row in results["evals"]} == {1: 9, 5: 3, "all": 12}
     problems = json.loads((tmp_path / "run" / "stages" / "eval" / "eval.json").read_text())["problems"]["model"]
     assert all(len(re.findall(r"\d+", p["question"])) == 5 for p in problems if p["level"] == 5)
+    report = (tmp_path / "run" / "report.md").read_text()  # what the level 5 column means
+    assert "| level | terms | max_value | ops | max_depth |" in report and "| 5 | 5–5 | 20 | +-* | 1 |" in report
 
 
 def test_a_collection_records_the_recipe_levels_it_draws_so_a_changed_level_does_not_resume():

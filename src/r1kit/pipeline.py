@@ -130,6 +130,8 @@ class Run(RunDir):
                 else:
                     parts[key].update(value)
         spent = ledger.read(self.dir)
+        if self.recipe.levels:  # what the report's level columns mean where the recipe defines them
+            parts["levels"] = self.recipe.model_dump(mode="json")["levels"]
         return {"recipe": self.recipe.name, **parts, "ledger": spent, "costs": self.costs(spent)}
 
     def costs(self, spent: dict[str, Any]) -> dict[str, Any]:

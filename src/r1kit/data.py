@@ -87,13 +87,13 @@ def check_shares(levels: list[int], shares: dict[int, float]) -> None:
                          f"{[level for level in levels if level not in shares]}; make them add up to less than 1")
 
 
-def generate(task: str | tasks.Task, levels: list[int], count: int, seed: int,
+def generate(task_name: str | tasks.Task, levels: list[int], count: int, seed: int,
              exclude: set[str] = frozenset(), *, shares: dict[int, float] | None = None,
              **task_options: Any) -> list[Problem]:
     """`count` problems spread over `levels` (evenly, or by `shares`), none whose normalized
-    question is in `exclude`. `task`: a name (built with `task_options`) or a configured task
-    (a recipe's, with its own levels)."""
-    task = tasks.get(task, **task_options) if isinstance(task, str) else task
+    question is in `exclude`. `task_name`: a name (built with `task_options`) or a configured
+    task (a recipe's, with its own levels)."""
+    task = tasks.get(task_name, **task_options) if isinstance(task_name, str) else task_name
     for level in levels:
         task.check_level(level)
     problems: list[Problem] = []
@@ -134,13 +134,13 @@ def trace_rows(n: int, share: float, seed: int) -> set[int]:
     return set(random.Random(seed + TRACE_SEED_OFFSET).sample(range(n), round(n * share))) if share else set()
 
 
-def build(task: str | tasks.Task, levels: list[int], count: int, *, style: str, seed: int = 0,
+def build(task_name: str | tasks.Task, levels: list[int], count: int, *, style: str, seed: int = 0,
           test_fraction: float = 0.1, conversational: bool = False, traces: float = 0.0,
           trace_style: str | None = None, shares: dict[int, float] | None = None, **task_options: Any):
     """A `DatasetDict` with `train` and `test`; no test question appears in train. `traces`: the
     share of train rows rendered in `trace_style` instead of `style` (a pretraining mix of
-    answer-only rows and worked solutions); test rows are all in `style`. `task` and `shares` as
-    in `generate`, for each split."""
+    answer-only rows and worked solutions); test rows are all in `style`. `task_name` and
+    `shares` as in `generate`, for each split."""
     from datasets import Dataset, DatasetDict
 
     check_style(style)
@@ -153,7 +153,7 @@ def build(task: str | tasks.Task, levels: list[int], count: int, *, style: str, 
     if not 0 < test_fraction < 1:
         raise R1kitError(f"test fraction must be between 0 and 1, got {test_fraction}")
     n_test = max(1, round(count * test_fraction))
-    task = tasks.get(task, **task_options) if isinstance(task, str) else task
+    task = tasks.get(task_name, **task_options) if isinstance(task_name, str) else task_name
     test = generate(task, levels, n_test, seed + TEST_SEED_OFFSET, shares=shares)
     test_questions = {normalize_question(p.question) for p in test}
     train = generate(task, levels, count - n_test, seed, exclude=test_questions, shares=shares)

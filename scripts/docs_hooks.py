@@ -89,7 +89,7 @@ MEANINGS = {
     "style": "trace style: compact, think, verbal or answer",
     "model": "the model every stage starts from, named `model` in `from:` and `models:`",
     "stages": "run in order; a stage reads only the stages before it",
-    "levels": "difficulty levels: `1-3`, `2`, or a list",
+    "levels": "difficulty levels: `1-3`, `2`, or a list (the task's own and the recipe's `levels:`)",
     "count": "problems in all (training rows, or held-out problems for eval), spread over the levels",
     "kind": "what the stage does",
     "train": "any field of the stage's TRL config (`SFTConfig`, `GRPOConfig`, ...); r1kit only picks defaults",

@@ -171,6 +171,32 @@ def list_tasks() -> None:
     typer.echo("jsonl:<path>\tyour own {question, answer[, level]} rows")
 
 
+@command(app, "levels", example="r1kit levels --recipe my-recipe.yaml")
+def list_levels(
+    task: Annotated[Optional[str], typer.Argument(help="A task with a level table (default: the recipe's, "
+                                                       "else arithmetic).")] = None,
+    recipe: Annotated[Optional[str], typer.Option(help="A recipe file or shipped recipe: its task's levels with "
+                                                       "the recipe's own (levels:).")] = None,
+) -> None:
+    """Print a task's levels by their parameters, one YAML line each (a line fits a recipe's levels:)."""
+    import json
+
+    import yaml
+
+    from r1kit import recipe as recipes
+    from r1kit import tasks
+
+    loaded = recipes.load(recipe) if recipe else None
+    if loaded and task not in (None, loaded.task):
+        raise R1kitError(f"--recipe {recipe} is a recipe for {loaded.task!r}, not {task!r}; drop one of them")
+    chosen = loaded.task_for() if loaded else tasks.get(task or "arithmetic")
+    chosen.level_type()  # a task without a level table: its clear error
+    for level in chosen.levels:
+        params = yaml.safe_dump(json.loads(json.dumps(chosen.level_params(level))), default_flow_style=True,
+                                sort_keys=False, width=1000).strip()
+        typer.echo(f"{level}: {params}" + ("  # this recipe's" if loaded and level in loaded.levels else ""))
+
+
 TaskOpt = Annotated[str, typer.Option(help="Task name (see r1kit tasks).")]
 LevelsOpt = Annotated[str, typer.Option(help="Levels, e.g. 1-3 or 1,4 (default 1-3: the levels the recipes train on).")]
 

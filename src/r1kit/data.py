@@ -44,20 +44,60 @@ def parse_levels(spec: str | int | list[int]) -> list[int]:
     return levels
 
 
-def per_level(count: int, levels: list[int]) -> dict[int, int]:
-    """Split `count` as evenly as possible; earlier levels take the remainder."""
-    base, extra = divmod(count, len(levels))
-    return {level: base + (i < extra) for i, level in enumerate(levels)}
+def per_level(count: int, levels: list[int], shares: dict[int, float] | None = None) -> dict[int, int]:
+    """Split `count` as evenly as possible; earlier levels take the remainder. With `shares`
+    (level → share of `count`, `check_shares`), the named levels take their shares and the others
+    split the rest evenly; the counts always add up to `count`."""
+    if not shares:
+        base, extra = divmod(count, len(levels))
+        return {level: base + (i < extra) for i, level in enumerate(levels)}
+    check_shares(levels, shares)
+    others = [level for level in levels if level not in shares]
+    quotas = {**{level: count * shares[level] for level in levels if level in shares},
+              **({"rest": count * (1 - sum(shares.values()))} if others else {})}
+    counts = apportion(count, quotas)
+    rest = per_level(counts.pop("rest"), others) if others else {}
+    return {level: counts[level] if level in shares else rest[level] for level in levels}
 
 
-def generate(task_name: str, levels: list[int], count: int, seed: int,
-             exclude: set[str] = frozenset(), **task_options: Any) -> list[Problem]:
-    """`count` problems spread over `levels`, none whose normalized question is in `exclude`."""
-    task = tasks.get(task_name, **task_options)
+def apportion(count: int, quotas: dict[Any, float]) -> dict[Any, int]:
+    """Whole counts adding up to `count`: each quota rounded down, then one more for the largest
+    remainders (ties to the earlier key), so the same quotas always give the same counts."""
+    counts = {key: int(quota + 1e-9) for key, quota in quotas.items()}  # 0.29 * 100 is 28.999…: 29
+    by_remainder = sorted(quotas, key=lambda key: -(quotas[key] - counts[key]))  # stable: ties keep their order
+    for key in by_remainder[:count - sum(counts.values())]:
+        counts[key] += 1
+    return counts
+
+
+def check_shares(levels: list[int], shares: dict[int, float]) -> None:
+    """Each named level is one of `levels` with a share in (0, 1); the shares leave something for
+    the levels not named, or add up to 1 when every level is named."""
+    outside = [level for level in shares if level not in levels]
+    if outside:
+        raise R1kitError(f"shares name level(s) {outside} that are not in levels {levels}")
+    bad = {level: share for level, share in shares.items() if not 0 < share < 1}
+    if bad:
+        raise R1kitError(f"each share must be above 0 and below 1, got {bad}")
+    total = sum(shares.values())
+    if len(shares) == len(levels) and abs(total - 1) > 1e-6:
+        raise R1kitError(f"shares name every level, so they must add up to 1, got {total:g}")
+    if len(shares) < len(levels) and total >= 1:
+        raise R1kitError(f"shares add up to {total:g}, leaving nothing for levels "
+                         f"{[level for level in levels if level not in shares]}; make them add up to less than 1")
+
+
+def generate(task_name: str | tasks.Task, levels: list[int], count: int, seed: int,
+             exclude: set[str] = frozenset(), *, shares: dict[int, float] | None = None,
+             **task_options: Any) -> list[Problem]:
+    """`count` problems spread over `levels` (evenly, or by `shares`), none whose normalized
+    question is in `exclude`. `task_name`: a name (built with `task_options`) or a configured
+    task (a recipe's, with its own levels)."""
+    task = tasks.get(task_name, **task_options) if isinstance(task_name, str) else task_name
     for level in levels:
         task.check_level(level)
     problems: list[Problem] = []
-    for level, n in per_level(count, levels).items():
+    for level, n in per_level(count, levels, shares).items():
         want = n
         while True:  # `generate` is prefix-stable, so asking for more only appends
             drawn = task.generate(want, seed=seed, level=level)
@@ -94,12 +134,13 @@ def trace_rows(n: int, share: float, seed: int) -> set[int]:
     return set(random.Random(seed + TRACE_SEED_OFFSET).sample(range(n), round(n * share))) if share else set()
 
 
-def build(task_name: str, levels: list[int], count: int, *, style: str, seed: int = 0,
+def build(task_name: str | tasks.Task, levels: list[int], count: int, *, style: str, seed: int = 0,
           test_fraction: float = 0.1, conversational: bool = False, traces: float = 0.0,
-          trace_style: str | None = None, **task_options: Any):
+          trace_style: str | None = None, shares: dict[int, float] | None = None, **task_options: Any):
     """A `DatasetDict` with `train` and `test`; no test question appears in train. `traces`: the
     share of train rows rendered in `trace_style` instead of `style` (a pretraining mix of
-    answer-only rows and worked solutions); test rows are all in `style`."""
+    answer-only rows and worked solutions); test rows are all in `style`. `task_name` and
+    `shares` as in `generate`, for each split."""
     from datasets import Dataset, DatasetDict
 
     check_style(style)
@@ -112,9 +153,10 @@ def build(task_name: str, levels: list[int], count: int, *, style: str, seed: in
     if not 0 < test_fraction < 1:
         raise R1kitError(f"test fraction must be between 0 and 1, got {test_fraction}")
     n_test = max(1, round(count * test_fraction))
-    test = generate(task_name, levels, n_test, seed + TEST_SEED_OFFSET, **task_options)
+    task = tasks.get(task_name, **task_options) if isinstance(task_name, str) else task_name
+    test = generate(task, levels, n_test, seed + TEST_SEED_OFFSET, shares=shares)
     test_questions = {normalize_question(p.question) for p in test}
-    train = generate(task_name, levels, count - n_test, seed, exclude=test_questions, **task_options)
+    train = generate(task, levels, count - n_test, seed, exclude=test_questions, shares=shares)
     chosen = trace_rows(len(train), traces, seed)
     train_rows = [to_row(p, trace_style if i in chosen else style, conversational=conversational)
                   for i, p in enumerate(train)]

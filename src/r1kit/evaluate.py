@@ -64,13 +64,13 @@ def canonical_answer(answer: str | None) -> str | None:
 # ---------------------------------------------------------------- inputs
 
 
-def problems_from_task(task: str, levels: list[int], count: int, seed: int,
-                       exclude: set[str] = frozenset()) -> list[Problem]:
+def problems_from_task(task: str | tasks.Task, levels: list[int], count: int, seed: int,
+                       exclude: set[str] = frozenset(), shares: dict[int, float] | None = None) -> list[Problem]:
     """Held-out problems from a seed stream of their own, without any question in `exclude`
-    (the normalized questions a run trained on)."""
+    (the normalized questions a run trained on). `task` and `shares` as in `data.generate`."""
     from r1kit.data import generate
 
-    return generate(task, levels, count, seed + EVAL_SEED_OFFSET, exclude=exclude)
+    return generate(task, levels, count, seed + EVAL_SEED_OFFSET, exclude=exclude, shares=shares)
 
 
 EVAL_SEED_OFFSET = 2_000_029

@@ -25,12 +25,14 @@ from r1kit.stages import STAGES
 
 
 def stage_hash(recipe: Recipe, stage) -> str:
-    """What a stage's output depends on: its own config, the recipe-wide settings it reads,
-    and the stages it reads from (through their hashes)."""
+    """What a stage's output depends on: its own config, the recipe-wide settings it reads (the
+    recipe's own levels among its data's), and the stages it reads from (through their hashes)."""
     upstream = [stage_hash(recipe, recipe.stage(s)) for s in stage_inputs(stage) if s != "model"]
     payload = {"stage": stage.model_dump(by_alias=True, mode="json"), "seed": recipe.seed, "task": recipe.task,
                "style": recipe.style, "chat": recipe.chat, "model": recipe.model.model_dump(mode="json"),
                "upstream": upstream}
+    if hasattr(stage, "data") and (levels := recipe.levels_used(stage.data)):  # absent otherwise: hashes stay
+        payload["levels"] = levels
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -128,6 +130,8 @@ class Run(RunDir):
                 else:
                     parts[key].update(value)
         spent = ledger.read(self.dir)
+        if self.recipe.levels:  # what the report's level columns mean where the recipe defines them
+            parts["levels"] = self.recipe.model_dump(mode="json")["levels"]
         return {"recipe": self.recipe.name, **parts, "ledger": spent, "costs": self.costs(spent)}
 
     def costs(self, spent: dict[str, Any]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ impossible values fail with one message (and "did you mean" for typos).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import typing
@@ -101,6 +102,9 @@ class DataSpec(Strict):
     # Out of the dump when 0: a recipe without it keeps its stage hash and base cache key.
     traces: float = Field(0.0, ge=0.0, lt=1.0, exclude_if=lambda value: value == 0)
     granularity: Granularity | None = None  # the compiler's trace granularity (arithmetic)
+    # Share of `count` per named level, e.g. {5: 0.02}; the levels not named split the rest evenly.
+    # Out of the dump when absent: a recipe without it keeps its stage hash.
+    shares: dict[int, float] | None = Field(None, exclude_if=lambda value: value is None)
 
     @model_validator(mode="before")
     @classmethod
@@ -119,6 +123,17 @@ class DataSpec(Strict):
             return parse_levels(value)
         except R1kitError as error:
             raise ValueError(str(error)) from None
+
+    @model_validator(mode="after")
+    def shares_of_levels(self) -> DataSpec:
+        from r1kit.data import check_shares
+
+        if self.shares is not None:
+            try:
+                check_shares(self.levels, self.shares)
+            except R1kitError as error:
+                raise ValueError(str(error)) from None
+        return self
 
 
 class StageBase(Strict):
@@ -336,6 +351,10 @@ class Recipe(Strict):
     imports: list[str] = Field([], exclude_if=lambda value: not value)
     seed: int = 0
     task: str = "arithmetic"
+    # The task's levels by their parameters: number → {like: N, field: value}; `like` starts from level N,
+    # the other keys replace fields of the task's level (`r1kit levels`). Every stage sees them, and a
+    # number the task has is redefined. Out of the dump when empty: a recipe without it keeps its hashes.
+    levels: dict[int, dict[str, Any]] = Field({}, exclude_if=lambda value: not value)
     style: str = "compact"
     chat: bool = False  # conversational data and the tokenizer's chat template
     model: ModelSpec
@@ -350,6 +369,12 @@ class Recipe(Strict):
 
         check_task_file(self.task)
         tasks.get(self.task)
+        if self.levels:  # resolved once, in full: print-config, manifests and hashes show every parameter
+            try:
+                defined = tasks.get(self.task).define_levels(self.levels)
+            except R1kitError as error:
+                raise ValueError(str(error)) from None
+            self.levels = {number: dataclasses.asdict(spec) for number, spec in defined.items()}
         if self.style not in STYLES:
             raise ValueError(f"unknown style {self.style!r}; styles: {', '.join(STYLES)}")
         seen: set[str] = {"model"}
@@ -364,8 +389,9 @@ class Recipe(Strict):
                 data = stage.data
                 check_task_file(data.task or self.task)
                 try:
-                    for level in (min(data.levels), max(data.levels)):
-                        tasks.get(data.task or self.task).check_level(level)
+                    task = self.task_for(data)
+                    for level in (min(data.levels), max(data.levels), *data.levels):  # the ends first: "got 9" for 2-9
+                        task.check_level(level)
                 except R1kitError as error:
                     raise ValueError(f"stages.{stage.name}.data: {error}") from None
             if stage.kind in (*TRAINING_KINDS, "collect", "eval") and stage.data.traces:
@@ -396,6 +422,21 @@ class Recipe(Strict):
 
     def stage(self, name: str):
         return next(s for s in self.stages if s.name == name)
+
+    def task_for(self, data: DataSpec | None = None, **options: Any):
+        """The task `data` names (default: the recipe's), built with `options`; the recipe's own task
+        comes with the recipe's `levels:`, so every stage draws the same levels."""
+        from r1kit import tasks
+
+        name = (data.task if data else None) or self.task
+        task = tasks.get(name, **options)
+        return task.with_levels(self.levels) if name == self.task else task
+
+    def levels_used(self, data: DataSpec) -> dict[int, dict[str, Any]]:
+        """The recipe's own levels among `data`'s: what the hash of a stage drawing them adds."""
+        if (data.task or self.task) != self.task:
+            return {}
+        return {level: self.levels[level] for level in data.levels if level in self.levels}
 
     def started_from(self, name: str) -> list[str]:
         """The models `name` was trained from, nearest first, following `from:` back to a pretrain
@@ -565,6 +606,8 @@ def apply_override(raw: dict, key: str, value: Any) -> None:
                 raise R1kitError(f"--set {key}: set a field of the stage, e.g. {key}.train.max_steps=10")
             node = match[0]
         elif isinstance(node, dict):
+            if part not in node and part.isdigit() and int(part) in node:  # YAML's `5:` is the number 5
+                part = int(part)
             if last:
                 node[part] = value
             else:

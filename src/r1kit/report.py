@@ -72,6 +72,16 @@ def accuracy_table(evals: list[dict[str, Any]]) -> Table:
     return _level_header(levels), rows
 
 
+def levels_table(levels: dict[str, dict[str, Any]]) -> Table:
+    """The levels a recipe defines by their parameters (`levels:`), one row each."""
+    fields = list(next(iter(levels.values())))
+    return ["level", *fields], [[str(level), *(_param(params[f]) for f in fields)] for level, params in levels.items()]
+
+
+def _param(value: Any) -> str:
+    return "–".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
 def flexible_table(evals: list[dict[str, Any]]) -> Table:
     levels, rows = pivot(evals, "level", lambda r: f"{_pct(r['flexible'])} [{_pct(r['flexible_ci95'][0])}, "
                                                     f"{_pct(r['flexible_ci95'][1])}]" if "flexible" in r else "")
@@ -323,6 +333,9 @@ def write_report(run_dir: str | Path) -> tuple[Path, Path]:
         if metrics := sampled_metrics(results["evals"]):
             sections.append((f"Sampled accuracy by level{temperature_of(results['evals'])} ({', '.join(metrics)}, "
                              "strict, 95% intervals)", sampled_table(results["evals"]), None, SAMPLED_ROWS_NOTE))
+    if results.get("levels"):
+        sections.append(("Levels this recipe defines by their parameters (levels:)", levels_table(results["levels"]),
+                         None))
     if results.get("comparisons"):
         sections.append(("What each stage bought", comparison_table(results["comparisons"]), None, PAIRED_NOTE))
         sections.append(("What each stage bought, flexible extraction",

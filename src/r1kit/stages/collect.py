@@ -37,10 +37,10 @@ def run_collect(run: RunDir, stage, meter) -> None:
     recipe, data = run.recipe, stage.data
     with Progress(console=run.console, transient=True) as progress:
         bar = progress.add_task(f"{stage.name}: teacher answers", total=data.count)
-        summary = collect(teacher, task=data.task or recipe.task, levels=data.levels, count=data.count,
+        summary = collect(teacher, task=recipe.task_for(data), levels=data.levels, count=data.count,
                           samples_per_problem=stage.samples_per_problem, out=traces_dir(run, stage.name),
                           seed=recipe.seed, max_tokens=stage.max_tokens, temperature=stage.temperature,
-                          progress=lambda n: progress.advance(bar, n))
+                          shares=data.shares, progress=lambda n: progress.advance(bar, n))
     meter.add(generated_tokens=summary.tokens or 0)
     print_collection(run.console, stage.name, summary.as_dict())
 

@@ -28,14 +28,13 @@ def _stage_data(run: RunDir, stage, *, style: str, drop: tuple[str, ...] = ()):
     if path.exists():
         return load_from_disk(str(path))
     spec, recipe = stage.data, run.recipe
-    task = spec.task or recipe.task
     skill_rows = round(spec.count * spec.skills)
     options = {"granularity": spec.granularity} if spec.granularity else {}  # only the arithmetic compiler has it
     # A share of the task's rows as worked solutions in the recipe's style (pretraining; the skills stay answer-only).
     mix = {"traces": spec.traces, "trace_style": recipe.style} if spec.traces else {}
-    built = data_mod.build(task, spec.levels, spec.count - skill_rows + 1, style=style, seed=recipe.seed,
-                           test_fraction=1 / (spec.count - skill_rows + 1), conversational=recipe.chat,
-                           **mix, **options)
+    built = data_mod.build(recipe.task_for(spec, **options), spec.levels, spec.count - skill_rows + 1, style=style,
+                           seed=recipe.seed, test_fraction=1 / (spec.count - skill_rows + 1),
+                           conversational=recipe.chat, shares=spec.shares, **mix)
     dataset = built["train"]  # one row went to `test`, which training never reads
     if skill_rows:
         from r1kit.tasks.skills import SKILLS

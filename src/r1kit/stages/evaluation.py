@@ -26,8 +26,8 @@ def run_eval(run: RunDir, stage, meter) -> None:
     if stage.jsonl:
         problems = problems_from_jsonl(stage.jsonl, default_task=stage.data.task or recipe.task)
     else:
-        problems = problems_from_task(stage.data.task or recipe.task, stage.data.levels, stage.data.count,
-                                      recipe.seed, exclude=run.training_questions())
+        problems = problems_from_task(recipe.task_for(stage.data), stage.data.levels, stage.data.count,
+                                      recipe.seed, exclude=run.training_questions(), shares=stage.data.shares)
     retention = retention_problems(recipe.seed) if stage.retention and recipe.model.preset else []
     settings = GenerationSettings(max_new_tokens=stage.max_new_tokens, batch_size=stage.batch_size,
                                   temperature=stage.temperature)

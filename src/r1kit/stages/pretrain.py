@@ -25,6 +25,8 @@ def base_cache(run: RunDir, stage) -> Path:
               "seed": run.recipe.seed, "format": 1}
     if stage.data.traces:  # trace rows are rendered in the recipe's style; a base without them keeps its key
         config["trace_style"] = run.recipe.style
+    if levels := run.recipe.levels_used(stage.data):  # the recipe's own levels; a base without them keeps its key
+        config["levels"] = levels
     key = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
     return cache_root() / "base" / key
 

@@ -155,22 +155,38 @@ def normalize(text: str) -> str:
 # ---------------------------------------------------------------- collection
 
 
-def collect(teacher, *, task: str, levels: str | list[int], count: int, samples_per_problem: int,
+def collect(teacher, *, task: str | tasks.Task, levels: str | list[int], count: int, samples_per_problem: int,
             out: str | Path, seed: int = 0, max_tokens: int = 256, temperature: float = 0.8,
             min_step_score: float = 0.0, chunk_size: int = 32, keep_rejected: int = 1000,
-            progress: Callable[[int], None] | None = None) -> CollectSummary:
+            shares: dict[int, float] | None = None, progress: Callable[[int], None] | None = None) -> CollectSummary:
     """Ask `teacher` for `samples_per_problem` traces of `count` generated problems (seeded) and
-    keep the verified ones in `out/traces.jsonl`. Re-running the same call resumes."""
+    keep the verified ones in `out/traces.jsonl`. Re-running the same call resumes. `task`: a name
+    or a configured task (a recipe's, with its own levels); `shares` as in `data.generate`."""
     if not 0.0 <= min_step_score <= 1.0:
         raise R1kitError(f"min_step_score must be between 0 and 1, got {min_step_score}")
+    task = tasks.get(task) if isinstance(task, str) else task
     levels = parse_levels(levels)
-    config = {"mode": "collect", "teacher": teacher.name, "style": teacher.style, "task": task, "levels": levels,
+    config = {"mode": "collect", "teacher": teacher.name, "style": teacher.style, "task": task.name, "levels": levels,
               "count": count, "samples_per_problem": samples_per_problem, "seed": seed, "max_tokens": max_tokens,
-              "temperature": temperature, "min_step_score": min_step_score, "chunk_size": chunk_size}
+              "temperature": temperature, "min_step_score": min_step_score, "chunk_size": chunk_size,
+              **own_levels(task, levels, shares)}
     job = Job(ask=lambda p: prompt_text(p, teacher.style, tasks.get(p.task)),
               judge=lambda p, text: judge_trace(p, text, min_step_score=min_step_score),
               row=lambda p, text: (prompt_text(p, teacher.style, tasks.get(p.task)), text))
-    return run_job(teacher, job, config, out, keep_rejected=keep_rejected, progress=progress)
+    return run_job(teacher, job, config, out, task=task, shares=shares, keep_rejected=keep_rejected,
+                   progress=progress)
+
+
+def own_levels(task: tasks.Task, levels: list[int], shares: dict[int, float] | None) -> dict[str, Any]:
+    """What a run's config records of a configured task's own levels and of `shares`, as stored JSON
+    reads back; nothing when neither is used, so a stored run of the defaults still resumes."""
+    registered = tasks.get(task.name).level_specs
+    own = {str(level): task.level_params(level) for level in levels
+           if task.level_specs.get(level) != registered.get(level)}
+    settings = {"level_params": own} if own else {}
+    if shares:
+        settings["shares"] = {str(level): share for level, share in shares.items()}
+    return json.loads(json.dumps(settings))
 
 
 @dataclass
@@ -182,11 +198,13 @@ class Job:
     row: Callable[[Problem, str], tuple[str, str]]  # (prompt, completion) of the kept row
 
 
-def run_job(teacher, job: Job, config: dict[str, Any], out: str | Path, *, keep_rejected: int = 1000,
+def run_job(teacher, job: Job, config: dict[str, Any], out: str | Path, *, task: tasks.Task | None = None,
+            shares: dict[int, float] | None = None, keep_rejected: int = 1000,
             progress: Callable[[int], None] | None = None) -> CollectSummary:
-    """The resumable driver shared by collection and rewriting (`config` names the run)."""
+    """The resumable driver shared by collection and rewriting (`config` names the run; `task`, when
+    given, is the configured task it names)."""
     _check_config(config)
-    problems = generate(config["task"], config["levels"], config["count"], config["seed"])
+    problems = generate(task or config["task"], config["levels"], config["count"], config["seed"], shares=shares)
     out = Path(out)
     missing = _topmost_missing(out)
     out.mkdir(parents=True, exist_ok=True)

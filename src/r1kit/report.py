@@ -84,13 +84,29 @@ def _pts(x: float) -> str:
 
 def comparison_table(comparisons: list[dict[str, Any]], metric: str = "strict") -> Table:
     """Each model against the model it was trained from, on the same problems (`r1kit.paired`)."""
-    header = ["comparison", "level", "accuracy", "change (paired 95% CI)", "McNemar", "only new / only old right",
-              "verdict"]
+    header = ["comparison", "level", *PAIRED_COLUMNS]
     rows = [[f"{r['model']} vs {r['baseline']}", "all" if r["level"] == "all" else f"level {r['level']}",
-             f"{_pct(r['baseline_accuracy'])} → {_pct(r['accuracy'])}",
-             f"{_pts(r['diff'])} pts [{_pts(r['low'])}, {_pts(r['high'])}]",
-             f"p={r['p_mcnemar']:.2g}" if r["p_mcnemar"] >= 0.001 else "p<0.001", f"{r['b']} / {r['c']}", r["verdict"]]
+             *_paired_cells(r)]
             for r in comparisons if r["metric"] == metric]
+    return header, rows
+
+
+PAIRED_COLUMNS = ["accuracy", "change (paired 95% CI)", "McNemar", "only new / only old right", "verdict"]
+
+
+def _paired_cells(r: dict[str, Any]) -> list[str]:
+    """A `paired.paired` row's cells under PAIRED_COLUMNS."""
+    return [f"{_pct(r['baseline_accuracy'])} → {_pct(r['accuracy'])}",
+            f"{_pts(r['diff'])} pts [{_pts(r['low'])}, {_pts(r['high'])}]",
+            f"p={r['p_mcnemar']:.2g}" if r["p_mcnemar"] >= 0.001 else "p<0.001", f"{r['b']} / {r['c']}", r["verdict"]]
+
+
+def lm_eval_comparison_table(comparisons: list[dict[str, Any]]) -> Table:
+    """Each model against the lm_eval stage's first model on the same items (`lmeval.compare_items`):
+    one row per requested task or group (a group's subjects stay in lm_eval.json)."""
+    header = ["comparison", "task (items)", "metric", *PAIRED_COLUMNS]
+    rows = [[f"{r['model']} vs {r['baseline']}", f"{r['task']} (n={r['n']})", r["metric"], *_paired_cells(r)]
+            for r in comparisons if r.get("group") is None]
     return header, rows
 
 
@@ -98,6 +114,13 @@ PAIRED_NOTE = ("Each model against the nearest evaluated model it was trained fr
                "same problems, bootstrapped over problems), so it is narrower than the overlap of two Wilson "
                "intervals suggests; McNemar's exact test counts only the problems one model got right and the "
                "other did not.")
+
+
+LM_EVAL_PAIRED_NOTE = ("Each model against the lm_eval stage's first model on the same items (lm-eval's fixed "
+                       "document order), on the task's primary metric: acc_norm where the task scores it (ARC, "
+                       "HellaSwag, PIQA), else acc (MMLU); a group pools its subjects' items. The interval is "
+                       "paired (bootstrapped over items); McNemar's exact test counts only the items one model got "
+                       "right and the other did not. A loss or gain needs both clear of no change.")
 
 
 def health_table(curves: dict[str, list[dict[str, Any]]]) -> Table | None:
@@ -283,6 +306,9 @@ def write_report(run_dir: str | Path) -> tuple[Path, Path]:
     if results.get("retention"):
         sections.append(("Retention of the base model's other skills", retention_table(results["retention"]), None))
     for data in (results.get("lm_eval") or {}).values():
+        if data.get("comparisons"):
+            sections.append(("What each stage cost in general ability (lm-eval, paired)",
+                             lm_eval_comparison_table(data["comparisons"]), None, LM_EVAL_PAIRED_NOTE))
         for title, header, rows in delta_tables(data["models"]):
             sections.append((f"General ability (lm-eval): {title}", (header, rows), None))
     curves = results.get("curves") or {}
@@ -367,9 +393,13 @@ def print_comparisons(console, comparisons: list[dict[str, Any]]) -> None:
                     *comparison_table(comparisons))
 
 
-def print_lm_eval(console, models: dict[str, dict[str, dict[str, Any]]]) -> None:
+def print_lm_eval(console, models: dict[str, dict[str, dict[str, Any]]],
+                  comparisons: list[dict[str, Any]] = ()) -> None:
     for title, header, rows in delta_tables(models):
         print_table(console, f"general ability (lm-eval): {title}", header, rows)
+    if comparisons:
+        print_table(console, "what each stage cost in general ability (lm-eval, paired 95% CI over the same items)",
+                    *lm_eval_comparison_table(comparisons))
 
 
 def print_collection(console, name: str, summary: dict[str, Any]) -> None:
@@ -385,7 +415,7 @@ def print_summary(console, results: dict[str, Any]) -> None:
         print_accuracy(console, results["evals"], results.get("retention", []))
         print_comparisons(console, results.get("comparisons", []))
     for data in (results.get("lm_eval") or {}).values():
-        print_lm_eval(console, data["models"])
+        print_lm_eval(console, data["models"], data.get("comparisons", []))
     totals = results["ledger"]["total_all"]
     console.print(f"cost of everything run: {totals['wall_s']:.0f} s wall, {totals['cpu_s']:.0f} s CPU, "
                   f"{totals['train_tokens']:,} training tokens, {totals['flops'] / 1e12:.2f} TFLOP (est.)")

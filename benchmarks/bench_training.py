@@ -2,25 +2,55 @@
 run, on the same tiny model and the same data:
 
 - SFT tokens/s and model-FLOPs utilisation (6·N·tokens/s over the measured fp32 matmul peak);
-- GRPO steps/s.
+- GRPO rollouts/s (completions generated per second of training wall time) and optimizer steps/s,
+  for four configurations, and where a step's time goes (generation, scoring, the training pass):
 
-    python benchmarks/bench_training.py [--preset tiny-1m] [--sft-steps 30] [--grpo-steps 6]
+  trl          TRL's defaults (only what any run must: steps, batch 64 of 8 generations, lr 1e-5,
+               `use_cpu`); gradient checkpointing on, bf16 on, a 512-token completion budget.
+  quickstart   recipes/quickstart.yaml's GRPO stage as shipped, through `trainer_config("grpo", ...)`:
+               64 completions (8 prompts x 8) a step, 64-token completions, lr 2e-5.
+  large        2048 rollouts an optimizer step: per_device_train_batch_size 256 x
+               gradient_accumulation_steps 8, 16 generations (128 prompts), 96-token completions,
+               `loss_type: dr_grpo`, beta 0.
+  large-reuse  the same with `num_iterations: 2`: each generation batch trains two optimizer steps.
 
-"TRL default" sets only what any run must (output dir, steps, batch size, learning rate,
-`use_cpu` on a CPU machine); everything else is TRL's default (gradient checkpointing on,
-bf16 on, a 512-token completion budget for GRPO). r1kit's side is exactly what its stages use.
+    python benchmarks/bench_training.py                          # all of it, ~5 minutes on 2 cores
+    python benchmarks/bench_training.py --runs large,large-reuse --grpo-steps 4 --jsonl out.jsonl
+    python benchmarks/bench_training.py --model runs/quickstart/stages/sft/model --runs quickstart,large
+
+`--model DIR` starts every run from a saved model (an SFT model writes short compact traces and
+stops; a fresh tiny model rarely stops before the completion budget).
+
+How TRL 1.16 batches GRPO (grpo_config.py `__post_init__`, grpo_trainer.py `_prepare_inputs`,
+`_get_train_sampler`): `per_device_train_batch_size` counts completions, not prompts;
+`steps_per_generation` defaults to `gradient_accumulation_steps`, and `generation_batch_size` to
+per_device_train_batch_size x processes x steps_per_generation (set one of the two, not both): one
+generation call makes the completions of `steps_per_generation` micro-batches, all prompt groups
+whole. TRL regenerates every steps_per_generation x num_iterations micro-batches; with
+num_iterations > 1 the sampler repeats the same generation batch, so it is trained on again (a PPO
+epoch), and the log-probs at generation time are computed once more ("old" log-probs, for the
+clipped ratio) because the policy moves between the passes. So `large` generates 2048 rollouts for
+every optimizer step; `large-reuse` generates 2048 for every two optimizer steps (1024 new
+rollouts a step, each seen twice).
+
+Each run warms up for one generation cycle (1 optimizer step; 2 for `large-reuse`), then times
+`--grpo-steps` optimizer steps (rounded up to whole cycles). "TRL default" sets only what any run
+must; everything else is TRL's default. r1kit's side is exactly what its stages use.
 """
 
 import argparse
+import json
+import math
 import tempfile
 import time
 import warnings
 
 import torch
 from transformers import TrainerCallback
+from transformers.trainer_callback import PrinterCallback
 
 from r1kit import data, rewards
-from r1kit.models import build_char_tokenizer, build_tiny_model, count_parameters
+from r1kit.models import build_char_tokenizer, build_tiny_model, count_parameters, load_model
 from r1kit.train.config import trainer_config
 
 
@@ -59,7 +89,29 @@ def fresh_accelerator() -> None:
     AcceleratorState._reset_state(reset_partial_state=True)
 
 
-def sft_run(preset, dataset, tokenizer, config, steps):
+GRPO_RUNS = ("trl", "quickstart", "large", "large-reuse")
+QUICKSTART = {"per_device_train_batch_size": 64, "num_generations": 8, "learning_rate": 2e-5,
+              "max_completion_length": 64}  # recipes/quickstart.yaml, stages.grpo.train
+LARGE = {"per_device_train_batch_size": 256, "gradient_accumulation_steps": 8, "num_generations": 16,
+         "max_completion_length": 96, "loss_type": "dr_grpo", "beta": 0.0}
+REWARDS = {"accuracy": 1.0, "steps": 0.5}  # the quickstart's
+
+
+class Models:
+    """A fresh copy of the same starting model for every run: a tiny preset, or a saved model."""
+
+    def __init__(self, preset: str, path: str | None):
+        self.preset, self.path = preset, path
+        self.tokenizer = load_model(path)[1] if path else build_char_tokenizer()
+
+    def fresh(self):
+        return load_model(self.path)[0] if self.path else build_tiny_model(self.preset, self.tokenizer)
+
+    def name(self) -> str:
+        return self.path or self.preset
+
+
+def sft_run(models, dataset, config):
     from trl import SFTTrainer
 
     fresh_accelerator()
@@ -70,33 +122,118 @@ def sft_run(preset, dataset, tokenizer, config, steps):
             tokens.append(trainer._total_train_tokens)
 
     clock = StepClock()
-    model = build_tiny_model(preset, tokenizer)
-    trainer = SFTTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
+    model = models.fresh()
+    trainer = SFTTrainer(model=model, args=config, train_dataset=dataset, processing_class=models.tokenizer,
                          callbacks=[clock, Tokens()])
+    trainer.remove_callback(PrinterCallback)
     trainer.train()
     counted = trainer._total_train_tokens - tokens[clock.warmup]
     return counted / clock.seconds, count_parameters(model)
 
 
-def grpo_run(preset, dataset, tokenizer, config):
+def timed_grpo_trainer():
+    """TRL's GRPOTrainer, recording when each generation batch was made and scored, and its size."""
     from trl import GRPOTrainer
 
+    class TimedGRPOTrainer(GRPOTrainer):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.generations, self.scorings = [], []  # (start, seconds, rollouts, completion tokens)
+
+        def _generate(self, prompts):
+            start = time.perf_counter()
+            out = super()._generate(prompts)
+            self.generations.append((start, time.perf_counter() - start))
+            return out
+
+        def _generate_and_score_completions(self, inputs):
+            start = time.perf_counter()
+            out = super()._generate_and_score_completions(inputs)
+            tokens = int(out["completion_mask"].sum())
+            self.scorings.append((start, time.perf_counter() - start, len(inputs), tokens))
+            return out
+
+    return TimedGRPOTrainer
+
+
+def grpo_run(name, models, dataset, config, steps_wanted):
+    """Rollouts/s, optimizer steps/s and the measured window's split, after one generation cycle."""
     fresh_accelerator()
-    clock = StepClock(warmup=1)
-    functions, _ = rewards.build({"accuracy": 1.0, "steps": 0.5})
-    trainer = GRPOTrainer(model=build_tiny_model(preset, tokenizer), reward_funcs=functions, args=config,
-                          train_dataset=dataset, processing_class=tokenizer, callbacks=[clock])
+    cycle = max(1, config.steps_per_generation * config.num_iterations // config.gradient_accumulation_steps)
+    measured = cycle * math.ceil(steps_wanted / cycle)
+    config.max_steps = cycle + measured
+    clock = StepClock(warmup=cycle)
+    functions, _ = rewards.build(REWARDS)
+    trainer = timed_grpo_trainer()(model=models.fresh(), reward_funcs=functions, args=config, train_dataset=dataset,
+                                   processing_class=models.tokenizer, callbacks=[clock])
+    trainer.remove_callback(PrinterCallback)
     trainer.train()
-    return clock.steps / clock.seconds
+    after = lambda events: [e for e in events if e[0] >= clock.start]  # noqa: E731
+    generating = sum(e[1] for e in after(trainer.generations))
+    scoring = sum(e[1] for e in after(trainer.scorings))
+    rollouts = sum(e[2] for e in after(trainer.scorings))
+    tokens = sum(e[3] for e in after(trainer.scorings))
+    seconds = clock.seconds
+    return {"config": name, "steps": clock.steps, "seconds": round(seconds, 2),
+            "rollouts_per_step": config.generation_batch_size // config.num_iterations,
+            "rollouts_per_s": rollouts / seconds, "steps_per_s": clock.steps / seconds,
+            "completion_tokens_per_s": tokens / seconds, "mean_completion_tokens": tokens / max(rollouts, 1),
+            "share_generate": generating / seconds, "share_score": (scoring - generating) / seconds,
+            "share_train": (seconds - scoring) / seconds,
+            "settings": {k: getattr(config, k) for k in ("per_device_train_batch_size", "gradient_accumulation_steps",
+                                                         "num_generations", "generation_batch_size",
+                                                         "steps_per_generation", "num_iterations",
+                                                         "max_completion_length", "loss_type", "beta",
+                                                         "learning_rate", "gradient_checkpointing", "bf16")}}
+
+
+def grpo_configs(runs, parameters, cpu):
+    """The TRL config of each GRPO run asked for."""
+    from trl import GRPOConfig
+
+    quiet = {"save_strategy": "no", "disable_tqdm": True, "logging_steps": 1000, "report_to": []}
+    _, weights = rewards.build(REWARDS)
+    ours = lambda train: trainer_config("grpo", {**quiet, **train}, output_dir=tempfile.mkdtemp(),  # noqa: E731
+                                        reward_weights=weights, parameters=parameters)
+    build = {"trl": lambda: GRPOConfig(output_dir=tempfile.mkdtemp(), learning_rate=1e-5, per_device_train_batch_size=64,
+                                       num_generations=8, **quiet, **cpu),
+             "quickstart": lambda: ours(QUICKSTART),
+             "large": lambda: ours(LARGE),
+             "large-reuse": lambda: ours({**LARGE, "num_iterations": 2})}
+    return {name: build[name]() for name in runs}
+
+
+def print_grpo(rows) -> None:
+    print(f"{'GRPO':<12} {'rollouts/step':>13} {'rollouts/s':>10} {'steps/s':>8} {'tokens/s':>9} {'mean len':>8}"
+          f"  {'generate':>8} {'score':>6} {'train':>6}")
+    for r in rows:
+        print(f"{r['config']:<12} {r['rollouts_per_step']:>13,} {r['rollouts_per_s']:>10.1f} {r['steps_per_s']:>8.4f}"
+              f" {r['completion_tokens_per_s']:>9,.0f} {r['mean_completion_tokens']:>8.1f}"
+              f"  {r['share_generate']:>8.0%} {r['share_score']:>6.0%} {r['share_train']:>6.0%}")
+    base = {r["config"]: r for r in rows}.get("trl")
+    for r in rows:
+        if base and r is not base:
+            print(f"{r['config']} / trl: rollouts/s {r['rollouts_per_s'] / base['rollouts_per_s']:.2f}x, "
+                  f"steps/s {r['steps_per_s'] / base['steps_per_s']:.2f}x")
+    print("generate: TRL's _generate; score: rewards, advantages and old log-probs; train: the rest of the step")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="tiny-1m")
+    parser.add_argument("--model", default=None, help="a saved model directory to start every run from")
+    parser.add_argument("--runs", default="sft," + ",".join(GRPO_RUNS),
+                        help=f"comma-separated, of: sft, {', '.join(GRPO_RUNS)}")
     parser.add_argument("--sft-steps", type=int, default=30)
-    parser.add_argument("--grpo-steps", type=int, default=6)
-    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--grpo-steps", type=int, default=None,
+                        help="optimizer steps timed after warm-up (default: 6; 4 for trl; 2 for large*)")
+    parser.add_argument("--batch", type=int, default=64, help="SFT rows a step")
+    parser.add_argument("--jsonl", default=None, help="append one JSON line a measurement here (else stdout)")
     args = parser.parse_args()
+    runs = [r.strip() for r in args.runs.split(",") if r.strip()]
+    unknown = set(runs) - {"sft", *GRPO_RUNS}
+    if unknown:
+        parser.error(f"unknown run(s) {sorted(unknown)}; choose from sft, {', '.join(GRPO_RUNS)}")
     warnings.filterwarnings("ignore")
     from transformers.utils import logging
 
@@ -104,36 +241,49 @@ def main() -> None:
     import datasets
 
     datasets.disable_progress_bars()
-    from trl import GRPOConfig, SFTConfig
 
-    tokenizer = build_char_tokenizer()
+    models = Models(args.preset, args.model)
+    n = count_parameters(models.fresh())
+    cpu = {"use_cpu": True} if not torch.cuda.is_available() else {}
+    records = []
+    if "sft" in runs:
+        records.append(sft_records(args, models, n, cpu))
+    grpo = [r for r in GRPO_RUNS if r in runs]
+    if grpo:
+        steps = {"trl": 4, "quickstart": 6, "large": 2, "large-reuse": 2}
+        prompts = data.build("arithmetic", [2, 3], 2000, style="compact")["train"].remove_columns(["completion"])
+        rows = [grpo_run(name, models, prompts, config, args.grpo_steps or steps[name])
+                for name, config in grpo_configs(grpo, n, cpu).items()]
+        print(f"model {models.name()}: {n:,} parameters")
+        print_grpo(rows)
+        records += [{"benchmark": "grpo", "model": models.name(), **row} for row in rows]
+    lines = "".join(json.dumps(record) + "\n" for record in records)
+    if args.jsonl:
+        with open(args.jsonl, "a") as out:
+            out.write(lines)
+    else:
+        print(lines, end="")
+
+
+def sft_records(args, models, n, cpu) -> dict:
+    from trl import SFTConfig
+
     sft_data = data.build("arithmetic", [1, 2, 3], args.batch * (args.sft_steps + 2), style="compact")["train"]
-    grpo_data = data.build("arithmetic", [2, 3], 400, style="compact")["train"].remove_columns(["completion"])
     quiet = {"max_steps": args.sft_steps, "per_device_train_batch_size": args.batch, "save_strategy": "no",
              "disable_tqdm": True, "logging_steps": 1000, "report_to": []}
-    cpu = {"use_cpu": True} if not torch.cuda.is_available() else {}
-
-    ours_sft = trainer_config("sft", quiet, output_dir=tempfile.mkdtemp())
-    trl_sft = SFTConfig(output_dir=tempfile.mkdtemp(), learning_rate=1e-3, **quiet, **cpu)
-    grpo_common = {"max_steps": args.grpo_steps, "per_device_train_batch_size": args.batch, "num_generations": 8,
-                   "save_strategy": "no", "disable_tqdm": True, "logging_steps": 1000, "report_to": []}
-    ours_grpo = trainer_config("grpo", grpo_common, output_dir=tempfile.mkdtemp())
-    trl_grpo = GRPOConfig(output_dir=tempfile.mkdtemp(), learning_rate=1e-5, **grpo_common, **cpu)
-
+    ours = trainer_config("sft", quiet, output_dir=tempfile.mkdtemp(), parameters=n)
+    trl = SFTConfig(output_dir=tempfile.mkdtemp(), learning_rate=1e-3, **quiet, **cpu)
     peak = matmul_peak()
-    ours_tps, n = sft_run(args.preset, sft_data, tokenizer, ours_sft, args.sft_steps)
-    trl_tps, _ = sft_run(args.preset, sft_data, tokenizer, trl_sft, args.sft_steps)
-    ours_gps = grpo_run(args.preset, grpo_data, tokenizer, ours_grpo)
-    trl_gps = grpo_run(args.preset, grpo_data, tokenizer, trl_grpo)
-
+    ours_tps, _ = sft_run(models, sft_data, ours)
+    trl_tps, _ = sft_run(models, sft_data, trl)
     mfu = lambda tps: 6 * n * tps / peak  # noqa: E731
-    print(f"model {args.preset}: {n:,} parameters; measured fp32 matmul peak {peak / 1e9:.0f} GFLOP/s")
+    print(f"model {models.name()}: {n:,} parameters; measured fp32 matmul peak {peak / 1e9:.0f} GFLOP/s")
     print(f"SFT  r1kit:       {ours_tps:8,.0f} tokens/s  MFU {mfu(ours_tps):5.1%}")
     print(f"SFT  TRL default: {trl_tps:8,.0f} tokens/s  MFU {mfu(trl_tps):5.1%}")
     print(f"SFT  ratio r1kit / TRL default: {ours_tps / trl_tps:.2f}x")
-    print(f"GRPO r1kit:       {ours_gps:.3f} steps/s")
-    print(f"GRPO TRL default: {trl_gps:.3f} steps/s")
-    print(f"GRPO ratio r1kit / TRL default: {ours_gps / trl_gps:.2f}x  (target >= 1.5x)")
+    return {"benchmark": "sft", "model": models.name(), "steps": args.sft_steps, "batch": args.batch,
+            "r1kit_tokens_per_s": ours_tps, "trl_tokens_per_s": trl_tps, "r1kit_mfu": mfu(ours_tps),
+            "trl_mfu": mfu(trl_tps), "peak_flops": peak}
 
 
 if __name__ == "__main__":

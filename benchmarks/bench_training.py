@@ -226,7 +226,7 @@ def main() -> None:
                         help=f"comma-separated, of: sft, {', '.join(GRPO_RUNS)}")
     parser.add_argument("--sft-steps", type=int, default=30)
     parser.add_argument("--grpo-steps", type=int, default=None,
-                        help="optimizer steps timed after warm-up (default: 6; 4 for trl; 2 for large*)")
+                        help="optimizer steps timed after warm-up (default: trl 3, quickstart 6, large 1, large-reuse 2)")
     parser.add_argument("--batch", type=int, default=64, help="SFT rows a step")
     parser.add_argument("--jsonl", default=None, help="append one JSON line a measurement here (else stdout)")
     args = parser.parse_args()
@@ -250,7 +250,7 @@ def main() -> None:
         records.append(sft_records(args, models, n, cpu))
     grpo = [r for r in GRPO_RUNS if r in runs]
     if grpo:
-        steps = {"trl": 4, "quickstart": 6, "large": 2, "large-reuse": 2}
+        steps = {"trl": 3, "quickstart": 6, "large": 1, "large-reuse": 1}  # ~5 minutes in all on 2 cores
         prompts = data.build("arithmetic", [2, 3], 2000, style="compact")["train"].remove_columns(["completion"])
         rows = [grpo_run(name, models, prompts, config, args.grpo_steps or steps[name])
                 for name, config in grpo_configs(grpo, n, cpu).items()]

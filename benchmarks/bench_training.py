@@ -14,7 +14,7 @@ run, on the same tiny model and the same data:
                `loss_type: dr_grpo`, beta 0.
   large-reuse  the same with `num_iterations: 2`: each generation batch trains two optimizer steps.
 
-    python benchmarks/bench_training.py                          # all of it, ~5 minutes on 2 cores
+    python benchmarks/bench_training.py                          # all of it, sized for ~5 minutes on 2 cores
     python benchmarks/bench_training.py --runs large,large-reuse --grpo-steps 4 --jsonl out.jsonl
     python benchmarks/bench_training.py --model runs/quickstart/stages/sft/model --runs quickstart,large
 
@@ -226,7 +226,7 @@ def main() -> None:
                         help=f"comma-separated, of: sft, {', '.join(GRPO_RUNS)}")
     parser.add_argument("--sft-steps", type=int, default=30)
     parser.add_argument("--grpo-steps", type=int, default=None,
-                        help="optimizer steps timed after warm-up (default: trl 3, quickstart 6, large 1, large-reuse 2)")
+                        help="optimizer steps timed after warm-up (default: trl 2, quickstart 6, large 1, large-reuse 2)")
     parser.add_argument("--batch", type=int, default=64, help="SFT rows a step")
     parser.add_argument("--jsonl", default=None, help="append one JSON line a measurement here (else stdout)")
     args = parser.parse_args()
@@ -238,6 +238,7 @@ def main() -> None:
     from transformers.utils import logging
 
     logging.set_verbosity_error()
+    logging.disable_progress_bar()
     import datasets
 
     datasets.disable_progress_bars()
@@ -250,7 +251,7 @@ def main() -> None:
         records.append(sft_records(args, models, n, cpu))
     grpo = [r for r in GRPO_RUNS if r in runs]
     if grpo:
-        steps = {"trl": 3, "quickstart": 6, "large": 1, "large-reuse": 1}  # ~5 minutes in all on 2 cores
+        steps = {"trl": 2, "quickstart": 6, "large": 1, "large-reuse": 1}  # sized for ~5 minutes on 2 cores
         prompts = data.build("arithmetic", [2, 3], 2000, style="compact")["train"].remove_columns(["completion"])
         rows = [grpo_run(name, models, prompts, config, args.grpo_steps or steps[name])
                 for name, config in grpo_configs(grpo, n, cpu).items()]

@@ -122,13 +122,12 @@ def sft_run(models, dataset, config):
             tokens.append(trainer._total_train_tokens)
 
     clock = StepClock()
-    model = models.fresh()
-    trainer = SFTTrainer(model=model, args=config, train_dataset=dataset, processing_class=models.tokenizer,
+    trainer = SFTTrainer(model=models.fresh(), args=config, train_dataset=dataset, processing_class=models.tokenizer,
                          callbacks=[clock, Tokens()])
     trainer.remove_callback(PrinterCallback)
     trainer.train()
     counted = trainer._total_train_tokens - tokens[clock.warmup]
-    return counted / clock.seconds, count_parameters(model)
+    return counted / clock.seconds
 
 
 def timed_grpo_trainer():
@@ -138,7 +137,8 @@ def timed_grpo_trainer():
     class TimedGRPOTrainer(GRPOTrainer):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
-            self.generations, self.scorings = [], []  # (start, seconds, rollouts, completion tokens)
+            self.generations = []  # (start, seconds)
+            self.scorings = []  # (start, seconds, rollouts, completion tokens)
 
         def _generate(self, prompts):
             start = time.perf_counter()
@@ -275,8 +275,8 @@ def sft_records(args, models, n, cpu) -> dict:
     ours = trainer_config("sft", quiet, output_dir=tempfile.mkdtemp(), parameters=n)
     trl = SFTConfig(output_dir=tempfile.mkdtemp(), learning_rate=1e-3, **quiet, **cpu)
     peak = matmul_peak()
-    ours_tps, _ = sft_run(models, sft_data, ours)
-    trl_tps, _ = sft_run(models, sft_data, trl)
+    ours_tps = sft_run(models, sft_data, ours)
+    trl_tps = sft_run(models, sft_data, trl)
     mfu = lambda tps: 6 * n * tps / peak  # noqa: E731
     print(f"model {models.name()}: {n:,} parameters; measured fp32 matmul peak {peak / 1e9:.0f} GFLOP/s")
     print(f"SFT  r1kit:       {ours_tps:8,.0f} tokens/s  MFU {mfu(ours_tps):5.1%}")

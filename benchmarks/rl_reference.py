@@ -5,6 +5,8 @@ plain PyTorch, so a result of the library stage can be checked against a few doz
   python benchmarks/rl_reference.py train MODEL --level 3 --prompts 32 --samples 16 --steps 40
   # gradient signal-to-noise: cosine between the gradients of two independent batches, per budget
   python benchmarks/rl_reference.py snr MODEL --level 3 --budgets 512,2048,8192
+  # where RL can act: greedy, sampled@1 and pass@k of MODEL on each level (pass@k neither 0 nor 1)
+  python benchmarks/rl_reference.py probe MODEL --level 3 --level '{"like": 3, "terms": [5, 5]}'
 
 A level is a number of the task's table or parameters as JSON (`'{"like": 3, "terms": [5, 5]}'`).
 The loop: sample at temperature T with no top-k/top-p, reward = the task's strict score, Dr. GRPO
@@ -20,7 +22,6 @@ import math
 import random
 import sys
 import time
-from dataclasses import replace
 
 import torch
 
@@ -32,12 +33,10 @@ EVAL_SEED, TRAIN_SEED = 7_000_001, 9_000_003
 
 
 def task_at(level: str):
-    """The arithmetic task with `level` as its level 99 (a number of its table, or parameters as JSON)."""
-    task = tasks.get("arithmetic")
+    """The arithmetic task with `level` as its level 99 (a number of its table, or parameters as JSON,
+    as a recipe's `levels:` takes them)."""
     spec = json.loads(level) if level.strip().startswith("{") else {"like": int(level)}
-    base = task.level_specs[spec.pop("like", 3)]
-    spec = {k: tuple(v) if isinstance(v, list) else v for k, v in spec.items()}
-    return type(task)(levels={**task.level_specs, 99: replace(base, **spec)})
+    return tasks.get("arithmetic").with_levels({99: spec})
 
 
 class Policy:
@@ -133,6 +132,19 @@ def snr(args) -> None:
                           "cosine": round(mean, 4), "cosines": [round(c, 4) for c in cosines]}), flush=True)
 
 
+def probe(args) -> None:
+    for level in args.level:
+        policy = Policy(args.model, level, args.temperature, args.max_new_tokens)
+        problems = policy.problems(args.eval_n, EVAL_SEED)
+        greedy = policy.greedy_accuracy(problems)
+        rewards = [r for *_, r in policy.rollouts(problems, args.samples)]
+        right = [sum(rewards[i:i + args.samples]) for i in range(0, len(rewards), args.samples)]
+        k = args.samples
+        print(json.dumps({"level": level, "n": len(problems), "greedy": sum(greedy) / len(greedy),
+                          "sampled@1": sum(right) / (k * len(right)), f"pass@{k}": sum(c > 0 for c in right) / len(right),
+                          "mixed_groups": sum(0 < c < k for c in right) / len(right)}), flush=True)
+
+
 def train(args) -> None:
     torch.manual_seed(args.seed)
     policy = Policy(args.model, args.level, args.temperature, args.max_new_tokens)
@@ -167,9 +179,9 @@ def train(args) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=["train", "snr"])
+    parser.add_argument("mode", choices=["train", "snr", "probe"])
     parser.add_argument("model")
-    parser.add_argument("--level", default="3")
+    parser.add_argument("--level", action="append", help="a level number or JSON parameters (probe: repeat it)")
     parser.add_argument("--samples", type=int, default=16)
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--max-new-tokens", type=int, default=80)
@@ -187,8 +199,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--same-prompts", action="store_true",
                         help="both batches on the same prompts (independent samples): the sampling noise alone")
     args = parser.parse_args(argv)
+    args.level = args.level or ["3"]
+    if args.mode != "probe":
+        args.level = args.level[-1]
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    (train if args.mode == "train" else snr)(args)
+    {"train": train, "snr": snr, "probe": probe}[args.mode](args)
 
 
 if __name__ == "__main__":

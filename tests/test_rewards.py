@@ -101,3 +101,28 @@ def test_accuracy_bound_to_its_task_agrees_with_the_rows_task_column():
     assert bound(completions, **columns) == accuracy_reward(completions, **columns) == expected
     assert bound.__name__ == "accuracy_reward"  # TRL logs rewards/<name>/mean
     assert bound(completions, answer=columns["answer"], metadata=columns["metadata"]) == expected  # no task column
+
+
+# (completion, lenient accuracy, answered) for gold 21: how a base states answers in its own words
+LENIENT = [
+    ("answer 21", 1.0, 1.0),
+    ("answer 20", 0.0, 1.0),  # a well-formed wrong answer earns only the format credit
+    ("12 + 9 = 21", 1.0, 0.0),  # right, in its own words: lenient sees it, the slot is empty
+    ("To add 12 and 9: 12 + 9 = 21\n1. Add", 0.0, 0.0),  # rambling past the answer: the last number counts
+    ("12 + 9 = 21, then 21 + 1 = 22", 0.0, 0.0),  # the final number it commits to counts
+    ("answer 21 and then 30", 0.0, 1.0),  # the slot's last number: 30
+    ("answer 21\nThen 2 more problems.", 1.0, 1.0),  # the slot wins over numbers after it
+    ("no number here", 0.0, 0.0),
+    ("", 0.0, 0.0),
+    ("answer " + "2" * 100_000, 0.0, 1.0),  # bounded: read, judged wrong
+]
+
+
+@pytest.mark.parametrize("completion, lenient, answered", LENIENT, ids=[f"case{i}" for i in range(len(LENIENT))])
+def test_lenient_accuracy_and_the_answered_credit(completion, lenient, answered):
+    (score, credit), weights = rewards.build({"accuracy": {"weight": 1.0, "lenient": True}, "answered": 0.1})
+    assert weights == [1.0, 0.1]
+    assert score([completion], answer=["21"]) == [lenient]
+    assert credit([completion], answer=["21"]) == [answered]
+    strict = accuracy_reward([completion], answer=["21"])[0]
+    assert strict <= lenient  # lenient sees every answer strict does

@@ -16,7 +16,7 @@ from typing import Any
 from r1kit import tasks
 from r1kit.errors import R1kitError, suggest
 from r1kit.tasks.base import Task
-from r1kit.verify import check_steps, extract_answer, is_correct
+from r1kit.verify import check_steps, extract_answer, extract_flexible, is_correct
 
 RewardFn = Callable[..., list[float]]
 
@@ -39,11 +39,13 @@ def _column(values: Any, index: int) -> Any:
     return values[index] if isinstance(values, (list, tuple)) else values
 
 
-def accuracy(task: Task | None = None) -> RewardFn:
+def accuracy(task: Task | None = None, lenient: bool = False) -> RewardFn:
     """The accuracy reward (open-r1's factory style): 1.0 when the extracted answer is right, else
     0.0. Bound to `task`, its scorer judges every row; unbound, the task each row's `task` column
-    names does (plain numeric equivalence without one)."""
-    bound = task
+    names does (plain numeric equivalence without one). `lenient` reads the final number the text
+    commits to wherever it is (eval's flexible extraction), not only the answer slot: for a base
+    model that answers right in its own words (R1-Zero)."""
+    bound, extract = task, extract_flexible if lenient else extract_answer
 
     def accuracy_reward(completions: list, answer: list[str], task: list[str] | None = None,
                         metadata: list | None = None, **kwargs) -> list[float]:
@@ -51,7 +53,7 @@ def accuracy(task: Task | None = None) -> RewardFn:
         parsed = functools.cache(json.loads)  # a problem's metadata once, not once per completion of its group
         scores = []
         for i, completion in enumerate(completions):
-            predicted, name, meta = extract_answer(text_of(completion)), _column(task, i), _column(metadata, i)
+            predicted, name, meta = extract(text_of(completion)), _column(task, i), _column(metadata, i)
             judge = bound or (named(name) if name else None)
             if judge is None:
                 scores.append(float(is_correct(predicted, answer[i])))
@@ -81,6 +83,13 @@ def format_reward(completions: list, **kwargs) -> list[float]:
     return scores
 
 
+def answered_reward(completions: list, **kwargs) -> list[float]:
+    """1.0 when the completion states an answer in the slot its prompt asks for (`answer 17`,
+    `<answer>…</answer>`, a box), right or wrong: a small format credit beside a lenient accuracy
+    reward (TinyZero gives a well-formed wrong answer 0.1), so a base learns where to answer."""
+    return [1.0 if (extract_answer(text_of(c)) or "").strip() else 0.0 for c in completions]
+
+
 def step_reward(completions: list, steps: list[list[str]], **kwargs) -> list[float]:
     """Rule-based process reward: the fraction of reference steps reproduced correctly and in
     order, less one step for each false step claimed. Irrelevant true steps earn nothing."""
@@ -105,6 +114,7 @@ def overlong_penalty(max_length: int, cache_length: int) -> RewardFn:
 REGISTRY: dict[str, Callable[..., RewardFn]] = {
     "accuracy": accuracy,
     "format": lambda: format_reward,
+    "answered": lambda: answered_reward,
     "steps": lambda: step_reward,
     "overlong": overlong_penalty,
 }

@@ -6,6 +6,7 @@ import hashlib
 import json
 import re
 from collections import Counter
+from pathlib import Path
 
 import pytest
 import yaml
@@ -237,3 +238,17 @@ def test_quickstart_data_and_base_cache_key_are_unchanged(tmp_path):
         assert digest(stage_data(run, loaded.stage(name), style=style).to_list()) == QUICKSTART_SMOKE_DATA[name], name
     evaluated = data.generate("arithmetic", [1, 2, 3, 4], 400, 0)
     assert digest([f"{p.question}={p.answer}" for p in evaluated]) == "df80dc441d2e749f"
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[1] / "benchmarks" / "rl_recipes").glob("*.yaml")),
+                         ids=lambda p: p.stem)
+def test_the_rl_experiment_recipes_load(path):
+    """benchmarks/rl_signal.md's runs are reproducible: each recipe validates, its GRPO stage takes
+    2,048 rollouts a step, and a recipe-defined level is drawn as defined."""
+    recipe = recipes.load(path)
+    grpo = next(stage for stage in recipe.stages if stage.kind == "grpo")
+    train = grpo.train
+    assert train["per_device_train_batch_size"] * train["gradient_accumulation_steps"] == 2048
+    for number in recipe.levels or {}:
+        task = recipe.task_for(grpo.data)
+        assert task.generate(5, seed=0, level=number)

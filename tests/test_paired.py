@@ -123,7 +123,7 @@ def test_comparisons_in_eval_json_results_and_report(tmp_path, monkeypatch):
     monkeypatch.setattr(engines, "load_for_inference", lambda path, *args, **kwargs: (Scripted(
         {p.question: f"answer {p.answer if i in right[path.split('/')[-2]] else 0}" for i, p in enumerate(problems)}),
         Chars()))
-    recipe = _recipe("quickstart", ["stages.eval.retention=false", "stages.eval.engine=hf"])
+    recipe = _recipe("quickstart", ["stages.eval.retention=false", "stages.eval.engine=hf", "stages.eval.k=1"])
     run = Run(recipe, tmp_path)
     stage = recipe.stage("eval")
     run_eval(run, stage, Meter())
@@ -295,7 +295,7 @@ def test_an_eval_stage_with_k_2_writes_sampled_fields_comparisons_and_tables(tmp
     assert {r["verdict"] for r in comparisons if r["model"] == "grpo"} == {"no measurable change"}
 
     # sampling leaves the greedy comparisons exactly as a k = 1 eval writes them
-    _, greedy_only, _ = _scripted_eval(tmp_path / "k1", monkeypatch, [])
+    _, greedy_only, _ = _scripted_eval(tmp_path / "k1", monkeypatch, ["stages.eval.k=1"])
     assert [r for r in comparisons if r["metric"] in ("strict", "flexible")] == greedy_only["comparisons"]
     assert not any("sampled@1" in r or "temperature" in r for r in greedy_only["rows"])
     assert not any("samples" in r for rows in greedy_only["problems"].values() for r in rows)

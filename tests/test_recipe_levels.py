@@ -213,9 +213,9 @@ def test_print_config_and_r1kit_levels_show_the_recipe_levels(tmp_path, capsys):
 # Computed at 7b8dc06, before recipe levels and shares existed.
 QUICKSTART_HASHES = {
     False: {"base": "9e6e827514d1909c", "sft": "6e90007a9da1c622", "grpo": "65074721c0a57141",
-            "eval": "a172c8668f7f5704", "report": "911a167d4d34795e"},
+            "eval": "98675b51ca1800c7", "report": "911a167d4d34795e"},  # eval: k 8, sample_count 100 since b048fa9
     True: {"base": "c1378b4c739321b8", "sft": "5f34059181874223", "grpo": "dccc3f3b44677e19",
-           "eval": "b72b9ad0039b0bb6", "report": "911a167d4d34795e"},
+           "eval": "d1be73ea6ff4ba2e", "report": "911a167d4d34795e"},
 }
 QUICKSTART_SMOKE_DATA = {"base": "01d25502335cd1a3", "sft": "4d4e3103fa843014", "grpo": "6f2960f2db57b4c3"}
 

@@ -18,15 +18,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import random
 import sys
 import time
 
 import torch
 
-from r1kit import tasks
+from r1kit import data, tasks
 from r1kit.engines import load_for_inference
+from r1kit.problem import normalize_question
 from r1kit.prompting import prompt_format
 
 EVAL_SEED, TRAIN_SEED = 7_000_001, 9_000_003
@@ -46,8 +46,9 @@ class Policy:
         self.format = prompt_format(path, self.tokenizer)
         self.task, self.temperature, self.max_new_tokens = task_at(level), temperature, max_new_tokens
 
-    def problems(self, n: int, seed: int):
-        return self.task.generate(n, seed=seed, level=99)
+    def problems(self, n: int, seed: int, exclude: set[str] = frozenset()):
+        """`n` problems of the level, none whose normalized question is in `exclude` (the held-out set)."""
+        return data.generate(self.task, [99], n, seed, exclude=exclude)
 
     def prompts(self, problems):
         return [self.format.prompt(p, self.tokenizer, self.task) for p in problems]
@@ -149,13 +150,14 @@ def train(args) -> None:
     torch.manual_seed(args.seed)
     policy = Policy(args.model, args.level, args.temperature, args.max_new_tokens)
     held_out = policy.problems(args.eval_n, EVAL_SEED)
+    unseen = {normalize_question(p.question) for p in held_out}  # training never draws a held-out question
     before = policy.greedy_accuracy(held_out)
     optimizer = torch.optim.AdamW(policy.model.parameters(), lr=args.lr, weight_decay=0.0)
     rng = random.Random(args.seed)
     print(json.dumps({"step": 0, "greedy": sum(before) / len(before)}), flush=True)
     for step in range(1, args.steps + 1):
         start = time.time()
-        rows = policy.rollouts(policy.problems(args.prompts, TRAIN_SEED + rng.randrange(10**9)), args.samples)
+        rows = policy.rollouts(policy.problems(args.prompts, TRAIN_SEED + rng.randrange(10**9), unseen), args.samples)
         adv, flat = group_advantages(rows, args.samples)
         keep = [i for i in range(len(rows)) if adv[i] != 0.0] if args.drop_flat else range(len(rows))
         optimizer.zero_grad()
@@ -202,7 +204,6 @@ def main(argv: list[str] | None = None) -> None:
     args.level = args.level or ["3"]
     if args.mode != "probe":
         args.level = args.level[-1]
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     {"train": train, "snr": snr, "probe": probe}[args.mode](args)
 
 

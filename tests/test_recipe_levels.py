@@ -51,6 +51,10 @@ def test_a_level_like_3_with_five_terms_draws_five_literals_of_level_3():
     # the registry's shared task is untouched: its level 5 is still the default one
     assert tasks.get("arithmetic").level_specs[5] == LEVELS[5]
     assert data.generate("arithmetic", [5], 5, seed=0) != problems[:5]
+    # a configured task passes through tasks.get as it is; options cannot rebuild it
+    assert tasks.get(task) is task
+    with pytest.raises(R1kitError, match="already built"):
+        tasks.get(task, granularity="digit")
 
 
 def test_the_recipe_holds_each_level_in_full_and_like_reads_a_level_defined_before():

@@ -93,7 +93,7 @@ def generate(task_name: str | tasks.Task, levels: list[int], count: int, seed: i
     """`count` problems spread over `levels` (evenly, or by `shares`), none whose normalized
     question is in `exclude`. `task_name`: a name (built with `task_options`) or a configured
     task (a recipe's, with its own levels)."""
-    task = tasks.get(task_name, **task_options) if isinstance(task_name, str) else task_name
+    task = tasks.get(task_name, **task_options)
     for level in levels:
         task.check_level(level)
     problems: list[Problem] = []
@@ -153,7 +153,7 @@ def build(task_name: str | tasks.Task, levels: list[int], count: int, *, style: 
     if not 0 < test_fraction < 1:
         raise R1kitError(f"test fraction must be between 0 and 1, got {test_fraction}")
     n_test = max(1, round(count * test_fraction))
-    task = tasks.get(task_name, **task_options) if isinstance(task_name, str) else task_name
+    task = tasks.get(task_name, **task_options)
     test = generate(task, levels, n_test, seed + TEST_SEED_OFFSET, shares=shares)
     test_questions = {normalize_question(p.question) for p in test}
     train = generate(task, levels, count - n_test, seed, exclude=test_questions, shares=shares)

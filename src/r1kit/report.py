@@ -88,8 +88,9 @@ def flexible_table(evals: list[dict[str, Any]]) -> Table:
     return _level_header(levels), rows
 
 
-def sampled_metrics(rows: list[dict[str, Any]]) -> list[str]:
-    """The sampled metrics eval rows carry (sampled@1, pass@k, maj@k), none for a greedy-only eval."""
+def sampled_columns(rows: list[dict[str, Any]]) -> list[str]:
+    """The sampled columns eval table rows carry (sampled@1, pass@k, maj@k), none for a greedy-only eval
+    (`paired.sampled_metrics` reads the same names from per-problem rows)."""
     first = next((r for r in rows if "sampled@1" in r), {})
     return [key for key in first if "@" in key and not key.endswith("_ci95")]
 
@@ -102,7 +103,7 @@ def temperature_of(rows: list[dict[str, Any]]) -> str:
 
 def sampled_table(evals: list[dict[str, Any]]) -> Table:
     """Models × levels, one row per sampled metric, each with its 95% interval and the problems it is over."""
-    metrics = sampled_metrics(evals)
+    metrics = sampled_columns(evals)
     levels = list(dict.fromkeys(str(r["level"]) for r in evals))
     by = {(r["model"], str(r["level"])): r for r in evals if "sampled@1" in r}
 
@@ -353,7 +354,7 @@ def write_report(run_dir: str | Path) -> tuple[Path, Path]:
                          accuracy_table(results["evals"]), plot_accuracy(results["evals"])))
         sections.append(("Flexible extraction: the final number each completion commits to, in any format",
                          flexible_table(results["evals"]), None))
-        if metrics := sampled_metrics(results["evals"]):
+        if metrics := sampled_columns(results["evals"]):
             sections.append((f"Sampled accuracy by level{temperature_of(results['evals'])} ({', '.join(metrics)}, "
                              "strict, 95% intervals)", sampled_table(results["evals"]), None, SAMPLED_ROWS_NOTE))
     if results.get("levels"):
@@ -448,7 +449,7 @@ def print_accuracy(console, evals: list[dict[str, Any]], retention: list[dict[st
         f" / {r['flexible']:.0%}" if "flexible" in r else "")
     levels, rows = pivot(evals, "level", cell)
     print_table(console, "held-out accuracy (greedy) [95% CI] / flexible", _level_header(levels, "L"), rows)
-    if metrics := sampled_metrics(evals):
+    if metrics := sampled_columns(evals):
         def sampled(r: dict[str, Any]) -> str:
             low, high = r["sampled@1_ci95"]
             return f"{r['sampled@1']:.0%} [{low:.0%}-{high:.0%}]" + "".join(f" / {r[m]:.0%}" for m in metrics[1:])

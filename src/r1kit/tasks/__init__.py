@@ -34,8 +34,13 @@ def names() -> list[str]:
     return sorted(_FACTORIES)
 
 
-def get(name: str, **options) -> Task:
-    """A registered task, or an external one: `gym:<reasoning-gym dataset>`, `jsonl:<path>`."""
+def get(name: str | Task, **options) -> Task:
+    """A registered task, or an external one: `gym:<reasoning-gym dataset>`, `jsonl:<path>`. A task
+    object (a recipe's, configured with its own levels) is returned as it is."""
+    if isinstance(name, Task):
+        if options:
+            raise R1kitError(f"task {name.name!r} is already built; options {sorted(options)} cannot apply")
+        return name
     factory = _FACTORIES.get(name) or _external(name)
     if factory is None:
         raise R1kitError(f"unknown task {name!r}{suggest(name, names())}; known tasks: {', '.join(names())}, "

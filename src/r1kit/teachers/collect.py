@@ -164,7 +164,7 @@ def collect(teacher, *, task: str | tasks.Task, levels: str | list[int], count: 
     or a configured task (a recipe's, with its own levels); `shares` as in `data.generate`."""
     if not 0.0 <= min_step_score <= 1.0:
         raise R1kitError(f"min_step_score must be between 0 and 1, got {min_step_score}")
-    task = tasks.get(task) if isinstance(task, str) else task
+    task = tasks.get(task)
     levels = parse_levels(levels)
     config = {"mode": "collect", "teacher": teacher.name, "style": teacher.style, "task": task.name, "levels": levels,
               "count": count, "samples_per_problem": samples_per_problem, "seed": seed, "max_tokens": max_tokens,

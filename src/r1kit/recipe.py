@@ -46,10 +46,22 @@ def _known_preset(name: str | None) -> str | None:
 Preset = Annotated[str | None, AfterValidator(_known_preset)]
 
 
+LORA_KEYS = ("r", "alpha", "dropout", "target_modules")  # `models.apply_lora`'s settings
+
+
+def _lora_keys(value: Any) -> Any:
+    """A LoRA mapping names only what `apply_lora` takes: a typo fails before any work starts."""
+    if isinstance(value, dict):
+        for key in value:
+            if key not in LORA_KEYS:
+                raise ValueError(f"unknown LoRA key {key!r}{suggest(key, LORA_KEYS)}; LoRA takes {', '.join(LORA_KEYS)}")
+    return value
+
+
 class ModelSpec(Strict):
     preset: Preset = None  # build a tiny model (the tiny world)
     path: str | None = None  # or load any HF causal LM by local path or hub id
-    lora: dict[str, Any] | None = None  # {r, alpha, dropout, target_modules}
+    lora: Annotated[dict[str, Any] | None, AfterValidator(_lora_keys)] = None  # {r, alpha, dropout, target_modules}
     dtype: str | None = None  # "auto", "bfloat16", ...; default: bf16 on CUDA, fp32 on CPU
 
     @model_validator(mode="after")
@@ -153,6 +165,10 @@ class Budgeted(StageBase):
 
     flops_budget: float | None = Field(None, gt=0)
     train: dict[str, Any] = {}
+    # This stage's LoRA {r, alpha, dropout, target_modules}, in place of the recipe's `model.lora`;
+    # `false` trains it in full where the recipe's is set. Out of the dump when absent (stage hashes kept).
+    lora: Annotated[dict[str, Any] | Literal[False] | None, AfterValidator(_lora_keys)] = Field(
+        None, exclude_if=lambda value: value is None)
 
     @model_validator(mode="after")
     def budget_or_steps(self):

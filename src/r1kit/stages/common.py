@@ -77,14 +77,20 @@ def training_style(run: RunDir, stage, source: str | None) -> str:
 
 
 def load_student(run: RunDir, stage, meter):
-    """The model a training stage starts from (`from:`), metered, with the recipe's LoRA."""
+    """The model a training stage starts from (`from:`), metered, with its LoRA (`stage_lora`)."""
     from r1kit.models import apply_lora, count_parameters, load_model
 
     model, tokenizer = load_model(run.model_path(stage.from_), dtype=run.recipe.model.dtype)
     meter.add(parameters=count_parameters(model))
-    if run.recipe.model.lora:
-        model = apply_lora(model, **run.recipe.model.lora)
+    if lora := stage_lora(run, stage):
+        model = apply_lora(model, **lora)
     return model, tokenizer
+
+
+def stage_lora(run: RunDir, stage) -> dict[str, Any] | None:
+    """The LoRA a training stage trains with: its own `lora:` (`false`: none), else the recipe's."""
+    lora = run.recipe.model.lora if stage.lora is None else stage.lora
+    return lora or None
 
 
 def save_student(run: RunDir, stage, trainer, tokenizer, style: str) -> None:

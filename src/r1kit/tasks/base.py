@@ -121,8 +121,9 @@ class Task(ABC):
         from pydantic import TypeAdapter, ValidationError
 
         where = f"levels.{number}"
-        if not isinstance(number, int) or isinstance(number, bool) or number < 1:
-            raise R1kitError(f"{where}: a level is a positive whole number, got {number!r}")
+        if not isinstance(number, int) or isinstance(number, bool) or number < 0:
+            # 0 is free for a warm-up level below a task's first (an R1-Zero curriculum's start)
+            raise R1kitError(f"{where}: a level is a whole number from 0 up, got {number!r}")
         if not isinstance(params, Mapping):
             raise R1kitError(f"{where}: give the level's parameters as a mapping, e.g. {{like: 3, ...}}")
         fields = [f.name for f in dataclasses.fields(level_type)]

@@ -13,6 +13,11 @@ run, on the same tiny model and the same data:
                gradient_accumulation_steps 8, 16 generations (128 prompts), 96-token completions,
                `loss_type: dr_grpo`, beta 0.
   large-reuse  the same with `num_iterations: 2`: each generation batch trains two optimizer steps.
+  RECIPE:STAGE a shipped recipe's GRPO stage as it trains (its `train:` through `trainer_config`),
+               e.g. r1-smollm2-cpu:grpo or r1-zero-smollm2-cpu:zero, on a real model:
+
+    python benchmarks/bench_training.py --model packaged:smollm2 --style short --chat --levels 0,1 --prompts 200 \
+        --runs trl,r1-zero-smollm2-cpu:zero --grpo-steps 3 --trl-completion-length 32
 
     python benchmarks/bench_training.py                          # all of it, sized for ~5 minutes on 2 cores
     python benchmarks/bench_training.py --runs large,large-reuse --grpo-steps 4 --jsonl out.jsonl
@@ -49,7 +54,7 @@ import torch
 from transformers import TrainerCallback
 from transformers.trainer_callback import PrinterCallback
 
-from r1kit import data, rewards
+from r1kit import data, rewards, tasks
 from r1kit.models import build_char_tokenizer, build_tiny_model, count_parameters, load_model
 from r1kit.train.config import trainer_config
 
@@ -187,7 +192,20 @@ def grpo_run(name, models, dataset, config, steps_wanted):
                                                          "learning_rate", "gradient_checkpointing", "bf16")}}
 
 
-def grpo_configs(runs, parameters, cpu):
+def recipe_stage_train(run: str) -> dict:
+    """`RECIPE:STAGE` → that shipped GRPO stage's `train:` without its step count and logging."""
+    from r1kit import recipe as recipes
+
+    name, _, stage_name = run.partition(":")
+    recipe = recipes.load(recipes.shipped_recipe(name))
+    stage = next((s for s in recipe.stages if s.name == stage_name and s.kind == "grpo"), None)
+    if stage is None:
+        raise SystemExit(f"{name} has no grpo stage {stage_name!r}")
+    drop = ("max_steps", "logging_steps", "save_steps")
+    return {k: v for k, v in stage.train.items() if k not in drop}
+
+
+def grpo_configs(runs, parameters, cpu, trl_completion_length=None):
     """The TRL config of each GRPO run asked for."""
     from trl import GRPOConfig
 
@@ -195,12 +213,13 @@ def grpo_configs(runs, parameters, cpu):
     _, weights = rewards.build(REWARDS)
     ours = lambda train: trainer_config("grpo", {**quiet, **train}, output_dir=tempfile.mkdtemp(),  # noqa: E731
                                         reward_weights=weights, parameters=parameters)
+    length = {"max_completion_length": trl_completion_length} if trl_completion_length else {}
     build = {"trl": lambda: GRPOConfig(output_dir=tempfile.mkdtemp(), learning_rate=1e-5, per_device_train_batch_size=64,
-                                       num_generations=8, **quiet, **cpu),
+                                       num_generations=8, **length, **quiet, **cpu),
              "quickstart": lambda: ours(QUICKSTART),
              "large": lambda: ours(LARGE),
              "large-reuse": lambda: ours({**LARGE, "num_iterations": 2})}
-    return {name: build[name]() for name in runs}
+    return {name: build[name]() if name in build else ours(recipe_stage_train(name)) for name in runs}
 
 
 def print_grpo(rows) -> None:
@@ -229,9 +248,15 @@ def main() -> None:
                         help="optimizer steps timed after warm-up (default: trl 2, quickstart 6, large 1, large-reuse 2)")
     parser.add_argument("--batch", type=int, default=64, help="SFT rows a step")
     parser.add_argument("--jsonl", default=None, help="append one JSON line a measurement here (else stdout)")
+    parser.add_argument("--style", default="compact", help="the GRPO prompts' style (short or think for a chat model)")
+    parser.add_argument("--chat", action="store_true", help="GRPO prompts through the model's chat template")
+    parser.add_argument("--levels", default="2,3", help="the GRPO prompts' levels (0 is level 1 with one-digit operands)")
+    parser.add_argument("--prompts", type=int, default=2000, help="GRPO prompts drawn (level 0 has 162 in all)")
+    parser.add_argument("--trl-completion-length", type=int, default=None,
+                        help="the trl run's max_completion_length (default: TRL's, 256 tokens)")
     args = parser.parse_args()
     runs = [r.strip() for r in args.runs.split(",") if r.strip()]
-    unknown = set(runs) - {"sft", *GRPO_RUNS}
+    unknown = {r for r in runs if ":" not in r} - {"sft", *GRPO_RUNS}
     if unknown:
         parser.error(f"unknown run(s) {sorted(unknown)}; choose from sft, {', '.join(GRPO_RUNS)}")
     warnings.filterwarnings("ignore")
@@ -249,12 +274,15 @@ def main() -> None:
     records = []
     if "sft" in runs:
         records.append(sft_records(args, models, n, cpu))
-    grpo = [r for r in GRPO_RUNS if r in runs]
+    grpo = [r for r in runs if r != "sft"]
     if grpo:
         steps = {"trl": 2, "quickstart": 6, "large": 1, "large-reuse": 1}  # sized for ~5 minutes on 2 cores
-        prompts = data.build("arithmetic", [2, 3], 2000, style="compact")["train"].remove_columns(["completion"])
-        rows = [grpo_run(name, models, prompts, config, args.grpo_steps or steps[name])
-                for name, config in grpo_configs(grpo, n, cpu).items()]
+        task = tasks.get("arithmetic").with_levels({0: {"like": 1, "max_value": 9}})
+        levels = [int(level) for level in args.levels.split(",")]
+        prompts = data.build(task, levels, args.prompts, style=args.style,
+                             conversational=args.chat)["train"].remove_columns(["completion"])
+        rows = [grpo_run(name, models, prompts, config, args.grpo_steps or steps.get(name, 2))
+                for name, config in grpo_configs(grpo, n, cpu, args.trl_completion_length).items()]
         print(f"model {models.name()}: {n:,} parameters")
         print_grpo(rows)
         records += [{"benchmark": "grpo", "model": models.name(), **row} for row in rows]

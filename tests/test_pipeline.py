@@ -135,6 +135,9 @@ BASE = {"name": "x", "model": {"preset": "tiny-1m"},
         (lambda r: r.update(style="fancy"), "unknown style 'fancy'"),
         (lambda r: r["stages"].append({"name": "g", "kind": "grpo", "from": "sft", "rewards": {"acuracy": 1}}), "unknown reward 'acuracy'"),
         (lambda r: r["stages"].append({"name": "sft", "kind": "eval"}), "stage name 'sft' is used twice"),
+        (lambda r: r["stages"][1].update(lora={"rank": 8}), "unknown LoRA key 'rank' (did you mean 'r'?)"),
+        (lambda r: r["model"].update(lora={"alpah": 8}), "unknown LoRA key 'alpah' (did you mean 'alpha'?)"),
+        (lambda r: r["stages"][1].update(lora=True), "stages.sft.lora"),
     ],
 )
 def test_recipe_errors_are_one_clear_message(change, message):

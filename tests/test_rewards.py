@@ -126,3 +126,27 @@ def test_lenient_accuracy_and_the_answered_credit(completion, lenient, answered)
     assert credit([completion], answer=["21"]) == [answered]
     strict = accuracy_reward([completion], answer=["21"])[0]
     assert strict <= lenient  # lenient sees every answer strict does
+
+
+# (completion, bare credit): the one-line answer a `short` prompt asks for, right or wrong
+BARE = [
+    ("8", 1.0),
+    (" 8.\n", 1.0),  # surrounding space and a full stop are still one bare line
+    ("3 + 5 = 8", 1.0),
+    ("-1.5", 1.0),
+    ("9", 1.0),  # wrong answers earn the credit too: it rewards the format only
+    ("The answer is 8.", 0.0),  # words
+    ("To add 3 and 5, we add them: 8", 0.0),
+    ("8\n9", 0.0),  # two lines
+    ("+ - =", 0.0),  # no number
+    ("", 0.0),
+    ("1" * 41, 0.0),  # longer than a bare line
+]
+
+
+@pytest.mark.parametrize("completion, credit", BARE, ids=[f"case{i}" for i in range(len(BARE))])
+def test_the_bare_credit(completion, credit):
+    (score, bare), weights = rewards.build({"accuracy": {"weight": 1.0, "lenient": True}, "bare": 0.1})
+    assert weights == [1.0, 0.1]
+    assert bare([completion], answer=["8"]) == [credit]
+    assert bare([[{"role": "assistant", "content": completion}]]) == [credit]  # conversational completions too

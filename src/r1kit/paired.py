@@ -109,6 +109,20 @@ def sign_flip_p(diffs: np.ndarray, *, resamples: int = RESAMPLES, seed: int = SE
     return (1 + extreme) / (1 + resamples)
 
 
+def unpaired_means(before: list[float], after: list[float], *, resamples: int = RESAMPLES,
+                   seed: int = SEED) -> dict[str, Any]:
+    """Two independent samples (a training stage's per-step logs, early and late): the difference of
+    their means, after - before, with a percentile 95% interval that resamples each on its own."""
+    if len(before) < 2 or len(after) < 2:
+        raise R1kitError("an unpaired comparison needs at least two values on each side")
+    rng, a, b = np.random.default_rng(seed), np.asarray(before, float), np.asarray(after, float)
+    diffs = (b[rng.integers(0, len(b), size=(resamples, len(b)))].mean(axis=1)
+             - a[rng.integers(0, len(a), size=(resamples, len(a)))].mean(axis=1))
+    low, high = np.percentile(diffs, [2.5, 97.5])
+    return {"before": float(a.mean()), "after": float(b.mean()), "diff": float(b.mean() - a.mean()),
+            "low": float(low), "high": float(high)}
+
+
 def paired_scores(new: dict[Any, float], old: dict[Any, float]) -> dict[str, Any]:
     """Two models' scores in [0, 1] on the same problems (keyed by problem id): mean scores, the
     difference new - old with its paired interval, the sign-flip p-value, how many problems each

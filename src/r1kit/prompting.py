@@ -45,13 +45,17 @@ def _info(model: str | Path | None) -> dict:
     return (read_prompt_info(model) or {}) if model and Path(model).is_dir() else {}
 
 
-def prompt_format(model: str | Path | None, tokenizer, *, style: str | None = None) -> PromptFormat:
+def prompt_format(model: str | Path | None, tokenizer, *, style: str | None = None,
+                  untrained: PromptFormat | None = None) -> PromptFormat:
     """How to ask `model` (a directory, a hub id or None): `style` if given, else the style it
-    was trained on; chat as it was trained, else whenever its tokenizer has a chat template."""
+    was trained on; chat as it was trained. A model r1kit did not train is asked as `untrained`
+    says (a recipe: the way its stages ask), else in the default style, chat whenever its
+    tokenizer has a chat template."""
     info = _info(model)
-    style = style or info.get("style") or DEFAULT_STYLE
+    untrained = untrained or PromptFormat(DEFAULT_STYLE, getattr(tokenizer, "chat_template", None) is not None)
+    style = style or info.get("style") or untrained.style
     check_style(style)
-    chat = bool(info["chat"]) if "chat" in info else getattr(tokenizer, "chat_template", None) is not None
+    chat = bool(info["chat"]) if "chat" in info else untrained.chat
     return PromptFormat(style=style, chat=chat)
 
 

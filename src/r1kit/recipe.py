@@ -54,7 +54,8 @@ def _lora_keys(value: Any) -> Any:
     if isinstance(value, dict):
         for key in value:
             if key not in LORA_KEYS:
-                raise ValueError(f"unknown LoRA key {key!r}{suggest(key, LORA_KEYS)}; LoRA takes {', '.join(LORA_KEYS)}")
+                raise ValueError(f"unknown LoRA key {key!r}{suggest(key, LORA_KEYS)}; "
+                                 f"LoRA takes {', '.join(LORA_KEYS)}")
     return value
 
 
@@ -302,10 +303,23 @@ class EvalStage(StageBase):
     temperature: float = Field(1.0, gt=0, exclude_if=lambda value: value == 1.0)
     # Draw the k samples for only the first N problems of each level (None: all), so a large k stays affordable.
     sample_count: int | None = Field(None, ge=1, exclude_if=lambda value: value is None)
+    # Pairs [new, baseline] compared besides each model against the one it was trained from, e.g.
+    # [[grpo, sft_more]]: RL against more SFT for the same compute. Out of the dump when empty.
+    compare: list[tuple[str, str]] = Field([], exclude_if=lambda value: not value)
     retention: bool = True  # also score the base model's other skills
     max_new_tokens: int = Field(96, ge=1)
     batch_size: int = Field(128, ge=1)
     engine: Literal["auto", "hf", "vllm"] = "auto"  # auto: vLLM when installed and on a GPU, else transformers
+
+
+    @model_validator(mode="after")
+    def compared_models_are_evaluated(self) -> EvalStage:
+        for pair in self.compare:
+            missing = [name for name in pair if name not in self.models]
+            if missing or pair[0] == pair[1]:
+                raise ValueError(f"stage {self.name!r}: compare {list(pair)} needs two different models of this "
+                                 f"stage's models {self.models}")
+        return self
 
 
 class LmEvalStage(StageBase):

@@ -4,6 +4,8 @@
 - `think`: `<think>\n…one step per line…\n</think>\n<answer>21</answer>` for chat models
 - `verbal`: natural-language sentences (seeded phrasings) ending in `The answer is 21.`
 - `answer`: the answer alone, for answer-only training (the R1 paper's baseline)
+- `short`: the task's question in words, asking for the final answer alone: `Compute 3 + 5.\nGive
+  only the final answer.` → `8`; the prompt a small instruct base answers best (R1-Zero from it)
 """
 
 from __future__ import annotations
@@ -15,12 +17,15 @@ from r1kit.errors import R1kitError
 from r1kit.numbers import format_number
 from r1kit.problem import Problem, Step
 
-STYLES = ("compact", "think", "verbal", "answer")
+STYLES = ("compact", "think", "verbal", "answer", "short")
 
 THINK_INSTRUCTION = (
     "Think step by step inside <think> </think>, writing each operation as `a op b = c`, "
     "then give the final answer inside <answer> </answer>."
 )
+
+# The wording SmolLM2-135M-Instruct answered best of those measured (benchmarks/smollm2_rl.md).
+SHORT_INSTRUCTION = "Give only the final answer."
 
 # At least five phrasings per kind of step; {a} {b} {r} are the operands and the result.
 VERBAL_PHRASES: dict[str, tuple[str, ...]] = {
@@ -77,6 +82,8 @@ def prompt_text(problem: Problem, style: str, task: Phrasing) -> str:
         return task.compact_prompt(problem) + "\n"
     if style == "think":
         return f"{task.instruction(problem)}\n{THINK_INSTRUCTION}"
+    if style == "short":
+        return f"{task.instruction(problem)}\n{SHORT_INSTRUCTION}"
     return f"{task.instruction(problem)}\nExplain each step, then state the answer."
 
 
@@ -84,6 +91,8 @@ def completion_text(problem: Problem, style: str) -> str:
     check_style(style)
     if style == "answer":
         return f"answer {problem.answer}"
+    if style == "short":
+        return problem.answer
     if style == "compact":
         steps = ";".join(step.text(spaced=False) for step in problem.steps)
         return f"{steps}|answer {problem.answer}" if steps else f"answer {problem.answer}"

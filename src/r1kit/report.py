@@ -185,6 +185,40 @@ def health_table(curves: dict[str, list[dict[str, Any]]]) -> Table | None:
     return (["stage", "step", "symptom", "value", "what it means", "what to change"], rows) if rows else None
 
 
+# What a GRPO stage's logs say it changed, beside each reward function's own mean (`rewards/<name>/mean`).
+RL_CHANGE_KEYS = {"reward": "reward (weighted sum)", "completions/mean_length": "completion length (tokens)",
+                  "completions/clipped_ratio": "share cut at the length limit",
+                  "frac_reward_zero_std": "share of zero-variance groups"}
+
+
+def rl_change_table(curves: dict[str, list[dict[str, Any]]]) -> Table | None:
+    """Per RL stage, first quarter of its logged steps against the last: the reward, each reward
+    function (correctness, format), completion length, with a 95% interval over steps."""
+    from r1kit.paired import unpaired_means
+
+    rows = []
+    for stage, records in curves.items():
+        logged = [r for r in records if "reward" in r]
+        quarter = len(logged) // 4
+        if quarter < 2:
+            continue
+        first, last = logged[:quarter], logged[-quarter:]
+        keys = ["reward", *sorted({k for r in logged for k in r if k.startswith("rewards/") and k.endswith("/mean")}),
+                *[k for k in RL_CHANGE_KEYS if k != "reward"]]
+        for key in keys:
+            before, after = [r[key] for r in first if key in r], [r[key] for r in last if key in r]
+            if len(before) < 2 or len(after) < 2:
+                continue
+            c = unpaired_means(before, after)
+            what = RL_CHANGE_KEYS.get(key) or key.removeprefix("rewards/").removesuffix("/mean")
+            rows.append([stage, what, f"{c['before']:.3g}", f"{c['after']:.3g}",
+                         f"{c['diff']:+.3g} [{c['low']:+.3g}, {c['high']:+.3g}]"])
+        rows.append([stage, "steps in each quarter", f"{first[0]['step']}-{first[-1]['step']}",
+                     f"{last[0]['step']}-{last[-1]['step']}", ""])
+    header = ["stage", "logged", "first quarter", "last quarter", "change [95% interval over steps]"]
+    return (header, rows) if rows else None
+
+
 def retention_table(retention: list[dict[str, Any]]) -> Table:
     skills, rows = pivot(retention, "skill", lambda r: _pct(r["accuracy"]))
     return ["model", *skills], rows
@@ -382,6 +416,9 @@ def write_report(run_dir: str | Path) -> tuple[Path, Path]:
         sections.append(("Training curves", None, plot_curves(curves)))
     if (mix := plot_level_mix(curves)) is not None:
         sections.append(("Curriculum: the share of prompts per level (active level in black)", None, mix))
+    if change := rl_change_table(curves):
+        sections.append(("What RL changed while it trained (first quarter of the logged steps against the last)",
+                         change, None))
     if health := health_table(curves):
         sections.append(("RL health warnings", health, None))
     if results.get("collections"):

@@ -90,6 +90,20 @@ def answered_reward(completions: list, **kwargs) -> list[float]:
     return [1.0 if (extract_answer(text_of(c)) or "").strip() else 0.0 for c in completions]
 
 
+_BARE = re.compile(r"[^A-Za-z\n]{1,40}")  # one short line of numbers and symbols: `8`, `3 + 5 = 8`, `-1.5`
+
+
+def bare_reward(completions: list, **kwargs) -> list[float]:
+    """1.0 when the completion is one short line with a number and no words (`8`, `3 + 5 = 8`),
+    right or wrong: the format a `short` prompt asks for, as a small credit beside a lenient
+    accuracy reward (the `answered` credit for prompts that ask for no answer slot)."""
+    scores = []
+    for completion in completions:
+        text = text_of(completion).strip()
+        scores.append(1.0 if _BARE.fullmatch(text) and extract_flexible(text) is not None else 0.0)
+    return scores
+
+
 def step_reward(completions: list, steps: list[list[str]], **kwargs) -> list[float]:
     """Rule-based process reward: the fraction of reference steps reproduced correctly and in
     order, less one step for each false step claimed. Irrelevant true steps earn nothing."""
@@ -115,6 +129,7 @@ REGISTRY: dict[str, Callable[..., RewardFn]] = {
     "accuracy": accuracy,
     "format": lambda: format_reward,
     "answered": lambda: answered_reward,
+    "bare": lambda: bare_reward,
     "steps": lambda: step_reward,
     "overlong": overlong_penalty,
 }

@@ -18,7 +18,7 @@ def run_eval(run: RunDir, stage, meter) -> None:
 
     from r1kit.engines import GenerationSettings, choose_engine, load_for_inference, parameter_count
     from r1kit.evaluate import evaluate_model, problems_from_jsonl, problems_from_task, sampled_problems
-    from r1kit.prompting import prompt_format
+    from r1kit.prompting import PromptFormat, prompt_format
     from r1kit.report import print_accuracy, print_comparisons
 
     recipe = run.recipe
@@ -39,14 +39,16 @@ def run_eval(run: RunDir, stage, meter) -> None:
         for name in stage.models:
             path = run.model_path(name)
             model, tokenizer = load_for_inference(path, engine, dtype=recipe.model.dtype, seed=recipe.seed)
-            fmt = prompt_format(path, tokenizer)
+            # a base is asked as the recipe's stages ask it, so RL from it is judged under its own prompt
+            fmt = prompt_format(path, tokenizer, untrained=PromptFormat(recipe.style, recipe.chat))
             bar = progress.add_task(f"eval {name}", total=sequences)
             step = lambda n: progress.advance(bar, n)  # noqa: E731
             result = evaluate_model(model, tokenizer, problems, name=name, prompt_format=fmt, k=stage.k,
                                     sample_count=stage.sample_count, settings=settings, progress=step)
             meter.add(generated_tokens=result.generated_tokens + result.prompt_tokens, parameters=parameter_count(model))
             rows.extend(result.table_rows())
-            models[name] = {**result.as_dict(), "examples": result.examples()}
+            models[name] = {**result.as_dict(), "prompt": {"style": fmt.style, "chat": fmt.chat},
+                            "examples": result.examples()}
             per_problem[name] = result.problems
             if retention:
                 kept = evaluate_model(model, tokenizer, retention, name=name, prompt_format=fmt, settings=settings,
@@ -55,7 +57,7 @@ def run_eval(run: RunDir, stage, meter) -> None:
                 retention_rows.extend(kept.task_rows())
             progress.remove_task(bar)
             progress.advance(overall)
-    comparisons = stage_comparisons(recipe, per_problem, stage.temperature)
+    comparisons = stage_comparisons(recipe, per_problem, stage.temperature, stage.compare)
     write_json(run.stage_dir(stage.name) / EVAL_FILE, {"rows": rows, "retention": retention_rows, "models": models,
                                                         "problems": per_problem, "comparisons": comparisons})
     print_accuracy(run.console, rows, retention_rows)
@@ -78,13 +80,15 @@ def baseline(recipe, name: str, evaluated) -> str | None:
     return next((m for m in recipe.started_from(name) if m in evaluated), None)
 
 
-def stage_comparisons(recipe, per_problem: dict[str, list[dict[str, Any]]],
-                      temperature: float = 1.0) -> list[dict[str, Any]]:
-    """Each model against its baseline on the same problems, per level and pooled: strict, flexible,
-    then (when the eval sampled) sampled@1, pass@k and maj@k, whose rows state the temperature."""
+def stage_comparisons(recipe, per_problem: dict[str, list[dict[str, Any]]], temperature: float = 1.0,
+                      extra: list[tuple[str, str]] = ()) -> list[dict[str, Any]]:
+    """Each model against its baseline on the same problems, then the `extra` pairs [new, baseline],
+    per level and pooled: strict, flexible, then (when the eval sampled) sampled@1, pass@k and maj@k,
+    whose rows state the temperature."""
     from r1kit.paired import METRICS, compare, metrics_of
 
     pairs = [(m, baseline(recipe, m, per_problem)) for m in per_problem]
+    pairs += [tuple(pair) for pair in extra if tuple(pair) not in pairs]
     rows = [row for m, base in pairs if base for metric in metrics_of(per_problem[m], per_problem[base])
             for row in compare(m, base, per_problem[m], per_problem[base], metric)]
     return [row if row["metric"] in METRICS else {**row, "temperature": temperature} for row in rows]

@@ -188,8 +188,32 @@ def stamp(run: dict) -> str:
             f"artifacts in `results/{run['name']}/`.\n")
 
 
+def general(run: dict) -> str:
+    """The lm_eval stage's paired comparisons: each model against the first, per benchmark, in points."""
+    rows = []
+    for stage in (run["results"].get("lm_eval") or {}).values():
+        for c in stage["comparisons"]:
+            if c.get("group") is None:
+                verdict = f" **{c['verdict']}**" if c["verdict"] in ("gain", "loss") else ""
+                rows.append([f"{c['model']} vs {c['baseline']}", f"{c['task']} ({c['n']:,})", c["metric"],
+                             f"{pct(c['baseline_accuracy'])}% → {pct(c['accuracy'])}%",
+                             f"{points(c['diff'])} [{points(c['low'])}, {points(c['high'])}]{verdict}",
+                             f"{c['p_mcnemar']:.2g}", f"{c['b']} / {c['c']}"])
+    return table(["comparison", "benchmark (items)", "metric", "score", "change, points [95% CI]", "McNemar p",
+                  "only new / only old right"], rows)
+
+
+def rl_changed(run: dict) -> str:
+    """Each GRPO stage's first quarter of logged steps against its last (the report's table)."""
+    from r1kit.report import rl_change_table
+
+    header, rows = rl_change_table(run["results"].get("curves") or {}) or ([], [])
+    return table(header, rows)
+
+
 VIEWS = {"summary": summary, "console": console, "accuracy": accuracy, "flexible": flexible, "sampled": sampled,
-         "bought": bought, "bought-sampled": lambda run: bought(run, "sampled@1"), "cost": cost, "stamp": stamp}
+         "bought": bought, "bought-sampled": lambda run: bought(run, "sampled@1"), "cost": cost, "stamp": stamp,
+         "general": general, "rl-changed": rl_changed}
 
 
 # ---------------------------------------------------------------- pages

@@ -334,3 +334,37 @@ def test_an_eval_stage_with_k_2_on_real_tiny_models(tmp_path):
         assert [("samples" in r) for r in rows if r["level"] == 1] == [True, True, True, False]
     assert [(r["metric"], r["level"], r["n"]) for r in data["comparisons"] if r["metric"] in ("sampled@1", "pass@2")] == [
         (metric, level, n) for metric in ("sampled@1", "pass@2") for level, n in ((1, 3), (2, 3), ("all", 6))]
+
+
+def test_unpaired_means_and_the_rl_change_table():
+    from r1kit.paired import unpaired_means
+    from r1kit.report import rl_change_table
+
+    change = unpaired_means([0.1, 0.2, 0.1, 0.2], [0.5, 0.6, 0.5, 0.6])
+    assert change["diff"] == pytest.approx(0.4) and 0.3 <= change["low"] <= change["high"] <= 0.5
+    flat = unpaired_means([0.1, 0.3] * 4, [0.3, 0.1] * 4)
+    assert flat["low"] < 0 < flat["high"]
+    with pytest.raises(R1kitError):
+        unpaired_means([0.1], [0.2, 0.3])
+    records = [{"step": s, "reward": 0.1 * s, "rewards/accuracy_reward/mean": 0.1 * s, "completions/mean_length": 30 - s}
+               for s in range(1, 9)] + [{"step": 8, "loss": 0.1}]
+    header, rows = rl_change_table({"grpo": records, "sft": [{"step": 1, "loss": 1.0}]})
+    by_what = {row[1]: row for row in rows}
+    assert set(by_what) == {"reward (weighted sum)", "accuracy_reward", "completion length (tokens)",
+                            "steps in each quarter"}
+    assert by_what["reward (weighted sum)"][2:4] == ["0.15", "0.75"]
+    assert by_what["steps in each quarter"][2:4] == ["1-2", "7-8"]
+    assert rl_change_table({"grpo": records[:7]}) is None  # under two steps a quarter: no table
+
+
+def test_an_eval_stage_adds_its_compare_pairs_to_the_lineage_ones():
+    from r1kit.stages.evaluation import stage_comparisons
+
+    r1 = _recipe("r1-smollm2-cpu")
+    assert r1.stage("eval").compare == [("grpo", "sft_more")]
+    per_problem = {"sft": _rows(BASE), "grpo": _rows(SFT), "sft_more": _rows(BASE)}
+    rows = stage_comparisons(r1, per_problem, extra=r1.stage("eval").compare)
+    pairs = list(dict.fromkeys((r["model"], r["baseline"]) for r in rows))
+    assert pairs == [("grpo", "sft"), ("sft_more", "sft"), ("grpo", "sft_more")]
+    pooled = {(r["model"], r["baseline"]): r for r in rows if r["level"] == "all" and r["metric"] == "strict"}
+    assert pooled["grpo", "sft_more"]["diff"] == pooled["grpo", "sft"]["diff"] == pytest.approx(0.2)

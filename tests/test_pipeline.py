@@ -138,6 +138,8 @@ BASE = {"name": "x", "model": {"preset": "tiny-1m"},
         (lambda r: r["stages"][1].update(lora={"rank": 8}), "unknown LoRA key 'rank' (did you mean 'r'?)"),
         (lambda r: r["model"].update(lora={"alpah": 8}), "unknown LoRA key 'alpah' (did you mean 'alpha'?)"),
         (lambda r: r["stages"][1].update(lora=True), "stages.sft.lora"),
+        (lambda r: r["stages"].append({"name": "e", "kind": "eval", "models": ["base", "sft"],
+                                       "compare": [["sft", "sfy"]]}), "compare ['sft', 'sfy'] needs two different"),
     ],
 )
 def test_recipe_errors_are_one_clear_message(change, message):

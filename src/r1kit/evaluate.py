@@ -19,7 +19,7 @@ from r1kit.problem import Problem
 from r1kit.prompting import PromptFormat
 from r1kit.tasks.jsonl import read_problems
 from r1kit.prompting import prompt_format as prompt_format_for
-from r1kit.verify import extract_answer, extract_flexible
+from r1kit.verify import extract_answer, extract_bare, extract_flexible
 
 
 def wilson(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -161,9 +161,15 @@ class EvalResult:
         return wrong + right
 
 
-def score(problem: Problem, completion: str) -> float:
-    """Strict, as lm-evaluation-harness's strict-match: only the answer slot the prompt asked for."""
-    return tasks.get(problem.task).score(completion, problem)
+def strict_reader(style: str):
+    """Strict reading, as lm-evaluation-harness's strict-match: only the answer slot the prompt
+    asked for; under `short`, which asks for the answer alone, the whole completion is the slot."""
+    return extract_bare if style == "short" else extract_answer
+
+
+def score(problem: Problem, completion: str, read=extract_answer) -> float:
+    """Strict: the answer `read` finds (the answer slot by default), judged by the problem's task."""
+    return tasks.get(problem.task).score_answer(read(completion), problem.answer, problem.metadata)
 
 
 def score_flexible(problem: Problem, completion: str) -> float:
@@ -200,16 +206,17 @@ def evaluate_model(model, tokenizer, problems: list[Problem], *, name: str = "mo
                                progress=None if progress is None else lambda n: progress(n * k))
         sampled = dict(zip(chosen, texts))
     result = EvalResult(model=name, k=k, temperature=settings.temperature)
+    read = strict_reader(prompt_format.style)
     for i, problem in enumerate(problems):
         completion = greedy[i][0]
-        right = score(problem, completion) == 1.0
+        right = score(problem, completion, read) == 1.0
         flexible = right or score_flexible(problem, completion) == 1.0
-        samples = sampled_scores(problem, sampled[i], k) if i in sampled else None
+        samples = sampled_scores(problem, sampled[i], k, read) if i in sampled else None
         for bucket in (result.overall, result.by_level.setdefault(problem.level, LevelScore()),
                        result.by_task.setdefault(problem.task, LevelScore())):
             bucket.add(right, flexible, samples)
         row = {"id": problem.id, "task": problem.task, "level": problem.level, "question": problem.question,
-               "gold": problem.answer, "completion": completion, "extracted": extract_answer(completion),
+               "gold": problem.answer, "completion": completion, "extracted": read(completion),
                "correct": right, "flexible": extract_flexible(completion), "flexible_correct": flexible}
         if samples is not None:  # what the paired sampled comparisons read
             row.update({"samples": samples.samples, "sampled_correct": samples.correct,
@@ -235,13 +242,13 @@ class SampledScore:
         return self.correct / self.samples
 
 
-def sampled_scores(problem: Problem, texts: list[str], k: int) -> SampledScore:
-    """One problem's k samples, scored."""
-    verdicts = [score(problem, text) == 1.0 for text in texts]
-    votes = Counter(canonical_answer(extract_answer(text)) for text in texts)
+def sampled_scores(problem: Problem, texts: list[str], k: int, read=extract_answer) -> SampledScore:
+    """One problem's k samples, scored strictly (`read`: the strict reader of the prompt's style)."""
+    verdicts = [score(problem, text, read) == 1.0 for text in texts]
+    votes = Counter(canonical_answer(read(text)) for text in texts)
     votes.pop(None, None)
     maj_k = 0.0
     if votes:
         top = votes.most_common(1)[0][0]
-        maj_k = float(any(v and canonical_answer(extract_answer(t)) == top for t, v in zip(texts, verdicts)))
+        maj_k = float(any(v and canonical_answer(read(t)) == top for t, v in zip(texts, verdicts)))
     return SampledScore(len(verdicts), sum(verdicts), pass_at_k(len(verdicts), sum(verdicts), k), maj_k)

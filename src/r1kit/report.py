@@ -188,7 +188,8 @@ def health_table(curves: dict[str, list[dict[str, Any]]]) -> Table | None:
 # What a GRPO stage's logs say it changed, beside each reward function's own mean (`rewards/<name>/mean`).
 RL_CHANGE_KEYS = {"reward": "reward (weighted sum)", "completions/mean_length": "completion length (tokens)",
                   "completions/clipped_ratio": "share cut at the length limit",
-                  "frac_reward_zero_std": "share of zero-variance groups"}
+                  "frac_reward_zero_std": "share of zero-variance groups",
+                  "curriculum/active_level": "curriculum's active level (a harder level lowers the reward)"}
 
 
 def rl_change_table(curves: dict[str, list[dict[str, Any]]]) -> Table | None:

@@ -127,6 +127,17 @@ def extract_flexible(text: str | None) -> str | None:
     return None
 
 
+def extract_bare(text: str | None) -> str | None:
+    """The answer of a completion that is the answer alone (`8`, ` -1.5.`), as a prompt asking for
+    the final answer alone (the `short` style) wants it: its strict reading. None for anything
+    else: words, an equation, two numbers, an empty or overlong text."""
+    body = (text or "").strip()
+    if len(body) > MAX_NUMBER_CHARS + 1:
+        return None
+    body = normalize_unicode(body).removesuffix(".").strip()
+    return body if _FLEX_NUMBER.fullmatch(body) else None
+
+
 def _last_number(text: str) -> str | None:
     last = None
     for last in _FLEX_NUMBER.finditer(text):

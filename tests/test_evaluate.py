@@ -242,23 +242,24 @@ def test_temperature_reaches_generation_on_a_real_tiny_model():
 
 
 def test_a_short_prompt_is_read_strictly_as_the_answer_alone():
-    """Under `short` the whole completion is the answer slot: `8` is strict, `3 + 5 = 8` only flexible."""
+    """Under `short` one line without words is the answer slot (`8`, `2 + 5 = 7`); prose is read only flexibly."""
     problems = [Problem(id=f"p{i}", task="arithmetic", level=1, question=f"{i} + 5", answer=str(i + 5)) for i in range(4)]
     texts = {"0 + 5": "5", "1 + 5": " 6.", "2 + 5": "2 + 5 = 7", "3 + 5": "The answer is 8."}
     prompts = {f"Compute {q}.\nGive only the final answer.": text for q, text in texts.items()}
     result = evaluate_model(Scripted(prompts), Chars(), problems, prompt_format=PromptFormat("short", False), k=2)
     rows = {r["question"]: r for r in result.problems}
-    assert [rows[q]["correct"] for q in texts] == [True, True, False, False]
+    assert [rows[q]["correct"] for q in texts] == [True, True, True, False]
     assert [rows[q]["flexible_correct"] for q in texts] == [True, True, True, True]
-    assert [rows[q]["extracted"] for q in texts] == ["5", "6", None, None]
-    assert [rows[q]["sampled_correct"] for q in texts] == [2, 2, 0, 0]  # the samples are read the same way
+    assert [rows[q]["extracted"] for q in texts] == ["5", "6", "7", None]
+    assert [rows[q]["sampled_correct"] for q in texts] == [2, 2, 2, 0]  # the samples are read the same way
     compact = evaluate_model(Scripted({"0+5": "answer 5"}), Chars(), problems[:1], prompt_format=PromptFormat("compact", False))
     assert compact.problems[0]["correct"]  # other styles keep the answer-slot reading
 
 
 @pytest.mark.parametrize("text, expected", [
     ("8", "8"), (" -1.5.\n", "-1.5"), ("\u221212", "-12"), ("3/4", "3/4"),
-    ("8 9", None), ("3 + 5 = 8", None), ("answer 8", None), ("", None), (None, None), ("1" * 500, None),
+    ("3 + 5 = 8", "8"), ("3 + 5 = 8.", "8"), ("1 + 1 = 2 = 3", "3"), ("8 9", None), ("3 + 5 =", None),
+    ("answer 8", None), ("8\n9", None), ("", None), (None, None), ("1" * 41, None),
 ])
 def test_extract_bare(text, expected):
     from r1kit.verify import extract_bare

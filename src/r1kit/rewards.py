@@ -16,7 +16,7 @@ from typing import Any
 from r1kit import tasks
 from r1kit.errors import R1kitError, suggest
 from r1kit.tasks.base import Task
-from r1kit.verify import check_steps, extract_answer, extract_flexible, is_correct
+from r1kit.verify import check_steps, extract_answer, extract_bare, extract_flexible, is_correct
 
 RewardFn = Callable[..., list[float]]
 
@@ -90,18 +90,11 @@ def answered_reward(completions: list, **kwargs) -> list[float]:
     return [1.0 if (extract_answer(text_of(c)) or "").strip() else 0.0 for c in completions]
 
 
-_BARE = re.compile(r"[^A-Za-z\n]{1,40}")  # one short line of numbers and symbols: `8`, `3 + 5 = 8`, `-1.5`
-
-
 def bare_reward(completions: list, **kwargs) -> list[float]:
-    """1.0 when the completion is one short line with a number and no words (`8`, `3 + 5 = 8`),
-    right or wrong: the format a `short` prompt asks for, as a small credit beside a lenient
-    accuracy reward (the `answered` credit for prompts that ask for no answer slot)."""
-    scores = []
-    for completion in completions:
-        text = text_of(completion).strip()
-        scores.append(1.0 if _BARE.fullmatch(text) and extract_flexible(text) is not None else 0.0)
-    return scores
+    """1.0 when the completion answers in one short line without words (`8`, `3 + 5 = 8`), right
+    or wrong: what the strict reader of a `short` prompt reads (`verify.extract_bare`). A small
+    format credit beside a lenient accuracy reward, as `answered` is for prompts with an answer slot."""
+    return [1.0 if extract_bare(text_of(c)) is not None else 0.0 for c in completions]
 
 
 def step_reward(completions: list, steps: list[list[str]], **kwargs) -> list[float]:

@@ -108,6 +108,7 @@ def _strip_edges(slot: str) -> str:
 # ---------------------------------------------------------------- flexible extraction
 
 # A number as prose writes it: `-7`, `2.5`, `.5`, `3/4`, `1,234`; the `-` of `5-3` is not a sign.
+_BARE_LINE = re.compile(r"[^A-Za-z\n]{1,40}")  # one short line of numbers and symbols
 _FLEX_NUMBER = re.compile(
     r"(?:(?<![\w.)\]}])-)?(?:\d{1,3}(?:,\d{3})+(?!\d)(?:\.\d+)?|\d+(?:\.\d+)?(?:/\d+)?|\.\d+)"
 )
@@ -128,13 +129,13 @@ def extract_flexible(text: str | None) -> str | None:
 
 
 def extract_bare(text: str | None) -> str | None:
-    """The answer of a completion that is the answer alone (`8`, ` -1.5.`), as a prompt asking for
-    the final answer alone (the `short` style) wants it: its strict reading. None for anything
-    else: words, an equation, two numbers, an empty or overlong text."""
+    """The strict reading of a completion asked for the final answer alone (the `short` style):
+    one short line without words, the answer alone (`8`, ` -1.5.`) or after the last `=`
+    (`3 + 5 = 8` → `8`). None for anything else: words, two lines, two numbers, no number."""
     body = (text or "").strip()
-    if len(body) > MAX_NUMBER_CHARS + 1:
+    if not _BARE_LINE.fullmatch(body):
         return None
-    body = normalize_unicode(body).removesuffix(".").strip()
+    body = normalize_unicode(body.rpartition("=")[2]).strip().removesuffix(".").strip()
     return body if _FLEX_NUMBER.fullmatch(body) else None
 
 

@@ -163,7 +163,7 @@ class EvalResult:
 
 def strict_reader(style: str):
     """Strict reading, as lm-evaluation-harness's strict-match: only the answer slot the prompt
-    asked for; under `short`, which asks for the answer alone, the whole completion is the slot."""
+    asked for; under `short`, which asks for the answer alone, a one-line answer without words."""
     return extract_bare if style == "short" else extract_answer
 
 

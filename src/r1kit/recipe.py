@@ -311,7 +311,6 @@ class EvalStage(StageBase):
     batch_size: int = Field(128, ge=1)
     engine: Literal["auto", "hf", "vllm"] = "auto"  # auto: vLLM when installed and on a GPU, else transformers
 
-
     @model_validator(mode="after")
     def compared_models_are_evaluated(self) -> EvalStage:
         for pair in self.compare:

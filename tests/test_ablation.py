@@ -136,3 +136,20 @@ def test_budget_arithmetic():
     assert not budget.on_step_end(None, state, control).should_training_stop
     state.num_input_tokens_seen = 1000
     assert budget.on_step_end(None, state, control).should_training_stop
+
+
+def test_row_lengths_count_the_tokens_of_conversational_rows():
+    """A chat template tokenizes into a BatchEncoding (transformers 5): its rows are as long as
+    their tokens, not as its two keys; a plain row is its tokens plus EOS."""
+    from r1kit import data
+    from r1kit.models import build_char_tokenizer
+    from r1kit.train.budget import row_lengths
+
+    tokenizer = build_char_tokenizer()
+    chat = data.build("arithmetic", [1], 8, style="think", conversational=True)["train"]
+    plain = data.build("arithmetic", [1], 8, style="compact")["train"]
+    for row, length in zip(chat, row_lengths(chat, tokenizer)):
+        ids = tokenizer.apply_chat_template(row["prompt"] + row["completion"], tokenize=True)["input_ids"]
+        assert length == len(ids) > len(row["completion"][0]["content"])
+    for row, length in zip(plain, row_lengths(plain, tokenizer)):
+        assert length == len(row["prompt"] + row["completion"]) + 1  # one token a character, and EOS

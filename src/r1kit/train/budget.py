@@ -8,6 +8,7 @@ a token that is generated and then trained on (GRPO, on-policy distillation) cos
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 from transformers import TrainerCallback
 
@@ -23,7 +24,8 @@ def row_lengths(dataset, tokenizer) -> list[int]:
         prompt, completion = row["prompt"], row.get("completion", "")
         if isinstance(prompt, list):  # conversational
             ids = tokenizer.apply_chat_template(prompt + (completion or []), tokenize=True)
-            lengths.append(len(ids["input_ids"] if isinstance(ids, dict) else ids))
+            # transformers 5 returns a BatchEncoding, a Mapping but not a dict: its length is its key count
+            lengths.append(len(ids["input_ids"] if isinstance(ids, Mapping) else ids))
         else:
             lengths.append(len(tokenizer(prompt + completion, add_special_tokens=False)["input_ids"]) + 1)  # + EOS
     return lengths

@@ -89,7 +89,7 @@ def test_every_help_has_an_example_choices_and_no_type_on_flags(path, capsys):
 
 def test_help_lists_the_choices(capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")  # one option a line
-    for path, listing in ((["compile"], "<compact|think|verbal|answer>"), (["eval"], "<auto|hf|vllm>"),
+    for path, listing in ((["compile"], "<compact|think|verbal|answer|short>"), (["eval"], "<auto|hf|vllm>"),
                           (["run"], "<none|accelerate>"), (["data", "build"], "<arrow|parquet>"),
                           (["distill", "collect"], "<chat|completions>"), (["compile"], "<op|partial|digit>")):
         assert main([*path, "--help"]) == 0

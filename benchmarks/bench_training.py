@@ -253,7 +253,7 @@ def main() -> None:
     parser.add_argument("--levels", default="2,3", help="the GRPO prompts' levels (0 is level 1 with one-digit operands)")
     parser.add_argument("--prompts", type=int, default=2000, help="GRPO prompts drawn (level 0 has 162 in all)")
     parser.add_argument("--trl-completion-length", type=int, default=None,
-                        help="the trl run's max_completion_length (default: TRL's, 256 tokens)")
+                        help="the trl run's max_completion_length (default: TRL's, 512 tokens)")
     args = parser.parse_args()
     runs = [r.strip() for r in args.runs.split(",") if r.strip()]
     unknown = {r for r in runs if ":" not in r} - {"sft", *GRPO_RUNS}
